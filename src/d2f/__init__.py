@@ -1,0 +1,36 @@
+"""d2f: photo-realistic bokeh from a single all-in-focus photo.
+
+An implementation of "Defocus to Focus: Photo-realistic Bokeh Rendering by Fusing Defocus and Radiance
+Priors" (Luo et al., Information Fusion 2023). Importing ``d2f`` is cheap: the models, pipeline and data
+modules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from d2f._version import __version__
+from d2f.errors import D2FError
+
+# Public name -> module that defines it; loaded on first access (PEP 562).
+_LAZY: dict[str, str] = {
+    "render": "d2f.render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'd2f' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"d2f.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["D2FError", "__version__", *_LAZY]

@@ -1,0 +1,59 @@
+"""The ``d2f`` command-line tool.
+
+Each sub-command lives in its own module ``d2f.cli.<name>`` with a ``register(subparsers, common)``
+function that adds its parser (with ``parents=[common]``, which brings ``--debug``) and sets
+``handler`` (a function of the parsed arguments returning an exit code).
+Heavy imports (torch, models) stay inside the handlers so that ``d2f --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from d2f._version import __version__
+from d2f.errors import D2FError
+
+#: Sub-command modules, in the order ``d2f --help`` lists them.
+SUBCOMMANDS: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="d2f",
+        description="Photo-realistic bokeh from a single all-in-focus photo (Defocus to Focus).",
+    )
+    parser.add_argument("--version", action="version", version=f"d2f {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    # --debug also after the sub-command; SUPPRESS keeps a top-level --debug from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"d2f.cli.{name}").register(subparsers, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tool; returns the exit code (0 success, 1 runtime failure, 2 usage or input error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except D2FError as error:
+        if args.debug:
+            raise
+        print(f"d2f {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"d2f {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
