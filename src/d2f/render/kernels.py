@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -53,7 +54,7 @@ def soft_disk_kernel(
 
 def _diameter_table(kernel_sizes: Sequence[int]) -> tuple[list[float], list[float]]:
     sizes = check_kernel_sizes(kernel_sizes)
-    if any(b <= a for a, b in zip(sizes, sizes[1:], strict=False)) or sizes[0] <= 1:
+    if any(later <= earlier for earlier, later in itertools.pairwise(sizes)) or sizes[0] <= 1:
         raise InputError(f"kernel_sizes: expected strictly increasing sizes above 1, got {sizes!r}")
     levels = len(sizes)
     defocus_points = [i / levels for i in range(levels + 1)]
@@ -112,3 +113,31 @@ def diameter_to_defocus(diameter, kernel_sizes: Sequence[int] = KERNEL_SIZES):
     """
     defocus_points, diameter_points = _diameter_table(kernel_sizes)
     return _interpolate(diameter, diameter_points, defocus_points)
+
+
+def soft_disk_spectrum(
+    size: int,
+    fft_shape: tuple[int, int],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Real spectrum ``(Fh, Fw // 2 + 1)`` of the soft disk kernel centred at the origin.
+
+    This equals ``torch.fft.rfft2`` of the kernel placed on an ``fft_shape`` grid with its centre at
+    (0, 0). The kernel is even in x and in y, so its spectrum is the real product
+    ``cos_h @ kernel @ cos_w.T``: two small matrix products in float64 instead of a large transform.
+    """
+    (size,) = check_kernel_sizes((size,))
+    fft_height, fft_width = fft_shape
+    radius = size // 2
+    if radius >= min(fft_height, fft_width):
+        raise InputError(f"fft_shape: expected both sides above the kernel radius {radius}, got {fft_shape}")
+    kernel = soft_disk_kernel(size, dtype=torch.float64)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    rows = torch.arange(fft_height, dtype=torch.float64)
+    columns = torch.arange(fft_width // 2 + 1, dtype=torch.float64)
+    cos_h = torch.cos(2 * math.pi * torch.outer(rows, offsets) / fft_height)
+    cos_w = torch.cos(2 * math.pi * torch.outer(columns, offsets) / fft_width)
+    spectrum = cos_h @ kernel @ cos_w.T
+    return spectrum.to(device=device, dtype=dtype or torch.get_default_dtype())

@@ -12,12 +12,19 @@ replicating the border instead (so they still agree).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from d2f.errors import InputError
+from d2f.render.backends import (
+    BlurredLevel,
+    blur_levels_batched,
+    blur_levels_cropped,
+    blur_levels_direct,
+    stack_level,
+)
 from d2f.render.checks import (
     check_finite,
     check_non_negative,
@@ -25,21 +32,15 @@ from d2f.render.checks import (
     check_tensor,
     compute_dtype,
 )
-from d2f.render.kernels import KERNEL_SIZES, check_kernel_sizes, soft_disk_kernel
+from d2f.render.kernels import KERNEL_SIZES, check_kernel_sizes
 
 BACKENDS = ("auto", "direct", "fft")
 
 # Added to denominators as the reference does, so fully transparent pixels give 0 rather than NaN.
 _EPSILON = 1e-10
 
-# Spectra of one FFT chunk are kept under this many bytes (the working set is a few times that).
-_CHUNK_BYTES = {"cpu": 96 * 2**20, "default": 512 * 2**20}
-
 # Below this many pixels per image the direct backend is faster than the FFT set-up.
 _DIRECT_MAX_PIXELS = 48 * 48
-
-# One level of the stack: its blurred mask (N, 1, H, W) and blurred masked values (N, C, H, W).
-Level = tuple[torch.Tensor, torch.Tensor]
 
 
 def layer_masks(defocus: torch.Tensor, num_levels: int = 15, alpha: float = 100.0) -> torch.Tensor:
@@ -159,11 +160,6 @@ def resolve_backend(backend: str, height: int, width: int, device: torch.device)
     return "direct" if height * width <= _DIRECT_MAX_PIXELS else "fft"
 
 
-def padding_mode(height: int, width: int, kernel_sizes: Sequence[int]) -> str:
-    """``"reflect"``, or ``"replicate"`` when the image is too small to reflect the largest radius."""
-    return "reflect" if min(height, width) > max(kernel_sizes) // 2 else "replicate"
-
-
 def _render_layers(
     values: torch.Tensor,
     defocus: torch.Tensor,
@@ -176,113 +172,38 @@ def _render_layers(
     height, width = values.shape[-2:]
     backend = resolve_backend(backend, height, width, values.device)
     masks = layer_masks(defocus, len(sizes) + 1, alpha)
-    blurred_levels = _blur_levels_fft if backend == "fft" else _blur_levels_direct
-    accumulated = torch.zeros_like(values)
-    coverage = torch.zeros_like(defocus)
-    for blurred_mask, blurred_values in blurred_levels(values, masks, sizes):
-        accumulated = accumulated * (1 - blurred_mask) + blurred_values
-        coverage = coverage * (1 - blurred_mask) + blurred_mask
-    return accumulated, coverage
+    if backend == "direct":
+        blurred_levels = blur_levels_direct(values, masks, sizes)
+    elif values.device.type == "cpu":
+        blurred_levels = blur_levels_cropped(values, masks, sizes)
+    else:
+        blurred_levels = blur_levels_batched(values, masks, sizes)
+    # Channel 0 is the coverage, the others the accumulated values: both are composited alike.
+    composite = values.new_zeros(values.shape[0], 1 + values.shape[1], height, width)
+    track_gradients = torch.is_grad_enabled() and (values.requires_grad or defocus.requires_grad)
+    for level in [*blurred_levels, BlurredLevel(stack_level(values, masks, 0), 0, 0)]:
+        if level is not None:
+            composite = _composite_over(composite, level, in_place=not track_gradients)
+    return composite[:, 1:], composite[:, :1]
 
 
-def _sharp_level(values: torch.Tensor, masks: torch.Tensor) -> Level:
-    mask = masks[:, :1]
-    return mask, mask * values
-
-
-def _stack_level(values: torch.Tensor, masks: torch.Tensor, level: int) -> torch.Tensor:
-    """(N, 1 + C, H, W): the level's mask and the values it selects, blurred together."""
-    mask = masks[:, level : level + 1]
-    return torch.cat([mask, mask * values], dim=1)
-
-
-def _blur_levels_direct(values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]) -> Iterator[Level]:
-    """Levels from the farthest to the sharp one, each blurred by a depthwise convolution."""
-    mode = padding_mode(*values.shape[-2:], sizes)
-    channels = 1 + values.shape[1]
-    for level in range(len(sizes), 0, -1):
-        size = sizes[level - 1]
-        radius = size // 2
-        kernel = soft_disk_kernel(size, device=values.device, dtype=values.dtype)
-        stacked = F.pad(_stack_level(values, masks, level), (radius,) * 4, mode=mode)
-        blurred = F.conv2d(stacked, kernel.expand(channels, 1, size, size), groups=channels)
-        yield blurred[:, :1], blurred[:, 1:]
-    yield _sharp_level(values, masks)
-
-
-def _blur_levels_fft(values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]) -> Iterator[Level]:
-    """Levels from the farthest to the sharp one, blurred by products of spectra, in chunks of levels.
-
-    Padding once by the largest radius contains every smaller level's padding, and the crop keeps only
-    outputs whose kernel footprint lies inside the padded image, so circular convolution never wraps
-    into them: the result equals the direct backend's up to rounding.
-    """
-    height, width = values.shape[-2:]
-    margin = max(sizes) // 2
-    mode = padding_mode(height, width, sizes)
-    fft_shape = (next_fast_size(height + 2 * margin), next_fast_size(width + 2 * margin, even=True))
-    spectra = kernel_spectra(sizes, fft_shape, device=values.device, dtype=values.dtype)
-    channels = 1 + values.shape[1]
-    for chunk in _level_chunks(len(sizes), values.shape[0] * channels, fft_shape, values.device):
-        stacked = torch.stack([_stack_level(values, masks, level) for level in chunk], dim=1)
-        padded = F.pad(stacked.flatten(0, 1), (margin,) * 4, mode=mode).unflatten(0, stacked.shape[:2])
-        spectrum = torch.fft.rfft2(padded, s=fft_shape)
-        level_spectra = spectra[[level - 1 for level in chunk]].view(1, len(chunk), 1, *spectrum.shape[-2:])
-        spectrum = torch.view_as_complex(torch.view_as_real(spectrum) * level_spectra.unsqueeze(-1))
-        blurred = torch.fft.irfft2(spectrum, s=fft_shape)[..., margin : margin + height, margin : margin + width]
-        for index in range(len(chunk)):
-            yield blurred[:, index, :1], blurred[:, index, 1:]
-    yield _sharp_level(values, masks)
-
-
-def _level_chunks(
-    num_blurred: int, channels: int, fft_shape: tuple[int, int], device: torch.device
-) -> Iterator[list[int]]:
-    """Blurred levels from the farthest down, grouped so that one group's spectra fit the budget."""
-    spectrum_bytes = channels * fft_shape[0] * (fft_shape[1] // 2 + 1) * 8
-    budget = _CHUNK_BYTES.get(device.type, _CHUNK_BYTES["default"])
-    per_chunk = max(1, budget // spectrum_bytes)
-    levels = list(range(num_blurred, 0, -1))
-    for start in range(0, len(levels), per_chunk):
-        yield levels[start : start + per_chunk]
-
-
-def kernel_spectra(
-    sizes: Sequence[int], fft_shape: tuple[int, int], *, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    """(len(sizes), Fh, Fw // 2 + 1) real spectra of the soft disk kernels, centred at the origin.
-
-    The kernels are symmetric, so their spectra are real; dropping the rounding-level imaginary part
-    halves the cost of the products.
-    """
-    placed = torch.zeros(len(sizes), *fft_shape, device=device, dtype=dtype)
-    for index, size in enumerate(sizes):
-        radius = size // 2
-        placed[index, :size, :size] = soft_disk_kernel(size, device=device, dtype=dtype)
-        # Move the kernel's centre to (0, 0), wrapping negative offsets around.
-        placed[index] = torch.roll(placed[index], shifts=(-radius, -radius), dims=(0, 1))
-    return torch.fft.rfft2(placed).real
-
-
-def next_fast_size(size: int, *, even: bool = False) -> int:
-    """Smallest integer >= ``size`` whose prime factors are 2, 3, 5 and 7 (fast for FFT libraries)."""
-    candidate = size
-    while True:
-        if not (even and candidate % 2):
-            remainder = candidate
-            for prime in (2, 3, 5, 7):
-                while remainder % prime == 0:
-                    remainder //= prime
-            if remainder == 1:
-                return candidate
-        candidate += 1
+def _composite_over(composite: torch.Tensor, level: BlurredLevel, *, in_place: bool) -> torch.Tensor:
+    """``composite * (1 - blurred mask) + blurred stack`` over the level's box (nothing changes outside)."""
+    box_height, box_width = level.stack.shape[-2:]
+    if in_place:
+        box = composite[..., level.top : level.top + box_height, level.left : level.left + box_width]
+        box.mul_(1 - level.stack[:, :1]).add_(level.stack)
+        return composite
+    height, width = composite.shape[-2:]
+    bottom, right = height - level.top - box_height, width - level.left - box_width
+    stack = F.pad(level.stack, (level.left, right, level.top, bottom))
+    return torch.addcmul(stack, composite, 1 - stack[:, :1])
 
 
 __all__ = [
     "BACKENDS",
     "layer_masks",
     "layered_blur",
-    "padding_mode",
     "resolve_backend",
     "weighted_layered_render",
 ]

@@ -13,7 +13,9 @@ from d2f.render.radiance import saturation_weight
 
 
 class _LayeredBase(nn.Module):
-    def __init__(self, kernel_sizes: Sequence[int] = KERNEL_SIZES, alpha: float = 100.0, backend: str = "auto"):
+    def __init__(
+        self, kernel_sizes: Sequence[int] = KERNEL_SIZES, alpha: float = 100.0, backend: str = "auto"
+    ):
         super().__init__()
         self.kernel_sizes = check_kernel_sizes(kernel_sizes)
         self.alpha = float(alpha)
@@ -28,7 +30,9 @@ class LayeredBlur(_LayeredBase):
     """Module form of :func:`d2f.render.layered_blur`."""
 
     def forward(self, x: torch.Tensor, defocus: torch.Tensor) -> torch.Tensor:
-        return layered_blur(x, defocus, kernel_sizes=self.kernel_sizes, alpha=self.alpha, backend=self.backend)
+        return layered_blur(
+            x, defocus, kernel_sizes=self.kernel_sizes, alpha=self.alpha, backend=self.backend
+        )
 
 
 class WeightedLayeredRender(_LayeredBase):

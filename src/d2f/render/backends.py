@@ -1,0 +1,168 @@
+"""How the layer stack is blurred.
+
+Each backend yields, for every blurred level from the farthest (``L - 1``) to level 1, the level's
+stack ``[m_i, m_i * values]`` blurred with its soft disk, as a :class:`BlurredLevel` (the blurred
+stack and where it sits in the frame), or ``None`` when the level's mask is exactly zero (its blur is
+zero and compositing it changes nothing).
+
+- ``direct`` (:func:`blur_levels_direct`): depthwise convolution of the whole frame, padded by the
+  level's radius. The literal form.
+- ``fft`` on the CPU (:func:`blur_levels_cropped`): the frame is padded once by the largest radius;
+  each level is blurred only over the bounding box that its mask reaches (a defocus map puts most
+  levels in a part of the frame only, and leaves some empty), small kernels by direct convolution and
+  large ones by products of spectra at a fast transform size.
+- ``fft`` elsewhere (:func:`blur_levels_batched`): whole-frame transforms of several levels at once,
+  which keeps a GPU busy without any host synchronisation.
+
+Every path is exact: an output pixel only reads input within the kernel radius, which lies inside the
+padded frame, so circular convolution never wraps into the kept pixels, and padding once by the
+largest radius contains every smaller level's padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from d2f.render.kernels import soft_disk_kernel, soft_disk_spectrum
+
+# On the CPU, kernels up to this diameter are applied by direct convolution (cheaper than a transform).
+DIRECT_MAX_SIZE = 11
+
+# Spectra of one batched chunk are kept under this many bytes (the working set is a few times that).
+CHUNK_BYTES = 512 * 2**20
+
+
+class BlurredLevel(NamedTuple):
+    """A blurred level stack (N, 1 + C, h, w) whose top-left pixel is at (top, left) of the frame."""
+
+    stack: torch.Tensor
+    top: int
+    left: int
+
+
+def padding_mode(height: int, width: int, max_size: int) -> str:
+    """``"reflect"``, or ``"replicate"`` when the image is too small to reflect the largest radius."""
+    return "reflect" if min(height, width) > max_size // 2 else "replicate"
+
+
+def stack_level(values: torch.Tensor, masks: torch.Tensor, level: int) -> torch.Tensor:
+    """(N, 1 + C, H, W): the level's mask and the values it selects, blurred together."""
+    mask = masks[:, level : level + 1]
+    return torch.cat([mask, mask * values], dim=1)
+
+
+def next_fast_size(size: int, *, even: bool = False) -> int:
+    """Smallest integer >= ``size`` whose prime factors are 2, 3 and 5 (fast for FFT libraries)."""
+    candidate = size
+    while True:
+        if not (even and candidate % 2):
+            remainder = candidate
+            for prime in (2, 3, 5):
+                while remainder % prime == 0:
+                    remainder //= prime
+            if remainder == 1:
+                return candidate
+        candidate += 1
+
+
+def blur_levels_direct(
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]
+) -> Iterator[BlurredLevel | None]:
+    """The literal form: one depthwise convolution of the whole frame per level."""
+    mode = padding_mode(*values.shape[-2:], max(sizes))
+    channels = 1 + values.shape[1]
+    for level in range(len(sizes), 0, -1):
+        size = sizes[level - 1]
+        kernel = soft_disk_kernel(size, device=values.device, dtype=values.dtype)
+        stacked = F.pad(stack_level(values, masks, level), (size // 2,) * 4, mode=mode)
+        yield BlurredLevel(F.conv2d(stacked, kernel.expand(channels, 1, size, size), groups=channels), 0, 0)
+
+
+def blur_levels_cropped(
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]
+) -> Iterator[BlurredLevel | None]:
+    """Blur each level only over the bounding box that its mask can reach (see the module docstring)."""
+    height, width = values.shape[-2:]
+    margin = max(sizes) // 2
+    mode = padding_mode(height, width, max(sizes))
+    padded_values = F.pad(values, (margin,) * 4, mode=mode)
+    padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
+    support = masks[:, 1:] != 0
+    rows_used = support.any(dim=3).any(dim=0)  # (L - 1, H)
+    columns_used = support.any(dim=2).any(dim=0)  # (L - 1, W)
+    for level in range(len(sizes), 0, -1):
+        size = sizes[level - 1]
+        radius = size // 2
+        rows = _dilated_extent(rows_used[level - 1], radius)
+        columns = _dilated_extent(columns_used[level - 1], radius)
+        if rows is None or columns is None:
+            yield None
+            continue
+        # Output box [top, bottom) x [left, right) reads the input box grown by the radius.
+        (top, bottom), (left, right) = rows, columns
+        window = (
+            slice(None),
+            slice(None),
+            slice(margin + top - radius, margin + bottom + radius),
+            slice(margin + left - radius, margin + right + radius),
+        )
+        mask = padded_masks[:, level - 1 : level][window]
+        stacked = torch.cat([mask, mask * padded_values[window]], dim=1)
+        yield BlurredLevel(_valid_blur(stacked, size), top, left)
+
+
+def blur_levels_batched(
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[BlurredLevel | None]:
+    """Whole-frame transforms of as many levels at once as ``chunk_bytes`` of spectra allow."""
+    height, width = values.shape[-2:]
+    margin = max(sizes) // 2
+    mode = padding_mode(height, width, max(sizes))
+    fft_shape = (next_fast_size(height + 2 * margin), next_fast_size(width + 2 * margin, even=True))
+    channels = 1 + values.shape[1]
+    spectrum_bytes = values.shape[0] * channels * fft_shape[0] * (fft_shape[1] // 2 + 1) * 8
+    per_chunk = max(1, chunk_bytes // spectrum_bytes)
+    levels = list(range(len(sizes), 0, -1))
+    for first in range(0, len(levels), per_chunk):
+        chunk = levels[first : first + per_chunk]
+        spectra = torch.stack(
+            [
+                soft_disk_spectrum(sizes[level - 1], fft_shape, device=values.device, dtype=values.dtype)
+                for level in chunk
+            ]
+        )
+        stacked = torch.stack([stack_level(values, masks, level) for level in chunk], dim=1)
+        padded = F.pad(stacked.flatten(0, 1), (margin,) * 4, mode=mode).unflatten(0, stacked.shape[:2])
+        spectrum = torch.fft.rfft2(padded, s=fft_shape)
+        spectrum = spectrum * spectra[None, :, None]
+        blurred = torch.fft.irfft2(spectrum, s=fft_shape)
+        for index in range(len(chunk)):
+            yield BlurredLevel(blurred[:, index, :, margin : margin + height, margin : margin + width], 0, 0)
+
+
+def _dilated_extent(used: torch.Tensor, radius: int) -> tuple[int, int] | None:
+    """[first, last + 1) of the True entries of ``used``, grown by ``radius`` and clipped; None if none."""
+    indices = used.nonzero()
+    if indices.numel() == 0:
+        return None
+    first, last = int(indices[0]), int(indices[-1])
+    return max(first - radius, 0), min(last + 1 + radius, used.numel())
+
+
+def _valid_blur(window: torch.Tensor, size: int) -> torch.Tensor:
+    """Blur without padding: (N, C, h + 2r, w + 2r) -> (N, C, h, w); direct for small kernels, else FFT."""
+    channels = window.shape[1]
+    radius = size // 2
+    if size <= DIRECT_MAX_SIZE:
+        kernel = soft_disk_kernel(size, device=window.device, dtype=window.dtype)
+        return F.conv2d(window, kernel.expand(channels, 1, size, size), groups=channels)
+    window_h, window_w = window.shape[-2:]
+    fft_shape = (next_fast_size(window_h), next_fast_size(window_w, even=True))
+    spectrum = torch.fft.rfft2(window, s=fft_shape)
+    spectrum = spectrum * soft_disk_spectrum(size, fft_shape, device=window.device, dtype=window.dtype)
+    blurred = torch.fft.irfft2(spectrum, s=fft_shape)
+    return blurred[..., radius : window_h - radius, radius : window_w - radius]
