@@ -16,6 +16,17 @@ from d2f.errors import D2FError
 # Public name -> module that defines it; loaded on first access (PEP 562).
 _LAZY: dict[str, str] = {
     "render": "d2f.render",
+    "D2F": "d2f.models",
+    "D2FConfig": "d2f.models",
+    "D2FOutput": "d2f.models",
+    "load_official": "d2f.models",
+    "load": "d2f.models",
+    "load_bundled": "d2f.models",
+    "render_image": "d2f.pipeline",
+    "metrics": "d2f.metrics",
+    "evaluation": "d2f.evaluation",
+    "train": "d2f.train",
+    "data": "d2f.data",
 }
 
 

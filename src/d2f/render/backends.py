@@ -91,9 +91,9 @@ def blur_levels_cropped(
     mode = padding_mode(height, width, max(sizes))
     padded_values = F.pad(values, (margin,) * 4, mode=mode)
     padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
-    support = masks[:, 1:] != 0
-    rows_used = support.any(dim=3).any(dim=0)  # (L - 1, H)
-    columns_used = support.any(dim=2).any(dim=0)  # (L - 1, W)
+    # Masks are non-negative, so a row or column is used where its maximum is above zero.
+    rows_used = masks[:, 1:].amax(dim=(0, 3)) > 0  # (L - 1, H)
+    columns_used = masks[:, 1:].amax(dim=(0, 2)) > 0  # (L - 1, W)
     for level in range(len(sizes), 0, -1):
         size = sizes[level - 1]
         radius = size // 2

@@ -126,18 +126,31 @@ def soft_disk_spectrum(
 
     This equals ``torch.fft.rfft2`` of the kernel placed on an ``fft_shape`` grid with its centre at
     (0, 0). The kernel is even in x and in y, so its spectrum is the real product
-    ``cos_h @ kernel @ cos_w.T``: two small matrix products in float64 instead of a large transform.
+    ``cos_h @ folded_kernel @ cos_w.T`` over the offsets 0..r (the negative offsets folded onto the
+    positive ones): two small matrix products instead of a large transform.
     """
     (size,) = check_kernel_sizes((size,))
     fft_height, fft_width = fft_shape
     radius = size // 2
     if radius >= min(fft_height, fft_width):
         raise InputError(f"fft_shape: expected both sides above the kernel radius {radius}, got {fft_shape}")
-    kernel = soft_disk_kernel(size, dtype=torch.float64)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    rows = torch.arange(fft_height, dtype=torch.float64)
-    columns = torch.arange(fft_width // 2 + 1, dtype=torch.float64)
-    cos_h = torch.cos(2 * math.pi * torch.outer(rows, offsets) / fft_height)
-    cos_w = torch.cos(2 * math.pi * torch.outer(columns, offsets) / fft_width)
-    spectrum = cos_h @ kernel @ cos_w.T
-    return spectrum.to(device=device, dtype=dtype or torch.get_default_dtype())
+    dtype = dtype or torch.get_default_dtype()
+    quadrant = soft_disk_kernel(size, dtype=torch.float64)[radius:, radius:]
+    fold = torch.full((radius + 1,), 2.0, dtype=torch.float64)
+    fold[0] = 1.0
+    folded = (fold[:, None] * quadrant * fold[None, :]).to(device=device, dtype=dtype)
+    cos_h = _cosine_table(fft_height, fft_height, radius, device, dtype)
+    cos_w = _cosine_table(fft_width // 2 + 1, fft_width, radius, device, dtype)
+    return cos_h @ folded @ cos_w.T
+
+
+def _cosine_table(
+    frequencies: int, period: int, radius: int, device: torch.device | str | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """``cos(2 pi u x / period)`` for u < frequencies, x in 0..radius; the phase is reduced exactly in
+    integers first, so the table is accurate in float32 too."""
+    phase = (
+        torch.outer(torch.arange(frequencies, device=device), torch.arange(radius + 1, device=device))
+        % period
+    )
+    return torch.cos(phase.to(dtype) * (2 * math.pi / period))

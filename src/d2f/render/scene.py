@@ -371,8 +371,10 @@ def _check_layers(layers: Sequence[SceneLayer], margin: int) -> tuple[int, int]:
         if not isinstance(layer, SceneLayer):
             raise InputError(f"layers[{index}]: expected a SceneLayer, got {type(layer).__name__}")
         name = f"layers[{index}]"
-        maps = {"color": _check_image(layer.color, f"{name}.color", 3),
-                "alpha": _check_image(layer.alpha, f"{name}.alpha", 1)}
+        maps = {
+            "color": _check_image(layer.color, f"{name}.color", 3),
+            "alpha": _check_image(layer.alpha, f"{name}.alpha", 1),
+        }
         if isinstance(layer.coc, torch.Tensor):
             maps["coc"] = _check_image(layer.coc, f"{name}.coc", 1)
         elif not isinstance(layer.coc, int | float) or not math.isfinite(layer.coc):
@@ -385,7 +387,9 @@ def _check_layers(layers: Sequence[SceneLayer], margin: int) -> tuple[int, int]:
             raise InputError(f"{name}: expected the canvas size {canvas} of layers[0], got {size}")
         for key, value in maps.items():
             if tuple(value.shape[-2:]) != size:
-                raise InputError(f"{name}.{key}: expected size {size} like its color, got {tuple(value.shape)}")
+                raise InputError(
+                    f"{name}.{key}: expected size {size} like its color, got {tuple(value.shape)}"
+                )
             low, high = _value_range(value, f"{name}.{key}")
             if key == "alpha" and (low < 0 or high > 1):
                 raise InputError(f"{name}.alpha: expected values in [0, 1], found [{low:.4g}, {high:.4g}]")
@@ -398,45 +402,62 @@ def _check_layers(layers: Sequence[SceneLayer], margin: int) -> tuple[int, int]:
     return canvas
 
 
-def _linear_window(layer: SceneLayer, top: int, bottom: int, left: int, right: int, dtype) -> torch.Tensor:
-    """Linear radiance (3, h, w) of a window of a layer, lights boosted by their gain."""
+def _linear_window(layer: SceneLayer, box: tuple[int, int, int, int], dtype) -> torch.Tensor:
+    """Linear radiance (3, h, w) of a layer on a box (top, bottom, left, right), lights boosted by gain."""
+    top, bottom, left, right = box
     linear = srgb_to_linear(layer.color[:, top:bottom, left:right].to(dtype))
     if layer.gain is not None:
         linear = linear * layer.gain[:, top:bottom, left:right].to(dtype)
     return linear
 
 
-def _blurred_sublayer(
-    layer: SceneLayer, sublayer: SubLayer, diameter: float, frame: tuple[int, int, int, int], dtype
-) -> tuple[torch.Tensor, tuple[int, int, int, int]] | None:
-    """Premultiplied linear RGBA of a sub-layer blurred with a disk: (4, h, w) and where it lies.
-
-    Only the sub-layer's bounding box is transformed, and only its blurred footprint inside the
-    ``frame`` (top, bottom, left, right) is returned, with that footprint's box on the canvas.
-    """
+def _footprint(
+    sublayer: SubLayer, radius: int, frame: tuple[int, int, int, int]
+) -> tuple[int, int, int, int] | None:
+    """The box (top, bottom, left, right) that a sub-layer blurred by ``radius`` covers in the frame."""
     alpha, (top, left), _ = sublayer
-    alpha = alpha.to(dtype)
-    bottom, right = top + alpha.shape[1], left + alpha.shape[2]
-    radius = disk_radius(diameter)
     frame_top, frame_bottom, frame_left, frame_right = frame
-    out_top, out_bottom = max(top - radius, frame_top), min(bottom + radius, frame_bottom)
-    out_left, out_right = max(left - radius, frame_left), min(right + radius, frame_right)
+    out_top, out_bottom = max(top - radius, frame_top), min(top + alpha.shape[1] + radius, frame_bottom)
+    out_left, out_right = max(left - radius, frame_left), min(left + alpha.shape[2] + radius, frame_right)
     if out_top >= out_bottom or out_left >= out_right:
         return None
-    footprint = (out_top, out_bottom, out_left, out_right)
-    if radius == 0:
-        alpha = alpha[:, out_top - top : out_bottom - top, out_left - left : out_right - left]
-        linear = _linear_window(layer, out_top, out_bottom, out_left, out_right, dtype)
-        return torch.cat([linear * alpha, alpha]), footprint
-    linear = _linear_window(layer, top, bottom, left, right, dtype)
+    return out_top, out_bottom, out_left, out_right
+
+
+def _blurred_sublayer(
+    linear: torch.Tensor,
+    origin: tuple[int, int],
+    sublayer: SubLayer,
+    diameter: float,
+    footprint: tuple[int, int, int, int],
+) -> torch.Tensor:
+    """Premultiplied linear RGBA (4, h, w) of a sub-layer blurred with a disk, on its ``footprint``.
+
+    ``linear`` is the layer's linear radiance on a box whose top-left corner is ``origin``; only the
+    sub-layer's bounding box is transformed.
+    """
+    alpha, (top, left), _ = sublayer
+    alpha = alpha.to(linear.dtype)
+    out_top, out_bottom, out_left, out_right = footprint
+    if disk_radius(diameter) == 0:
+        window = (
+            slice(None),
+            slice(out_top - top, out_bottom - top),
+            slice(out_left - left, out_right - left),
+        )
+        alpha = alpha[window]
+    else:
+        window = (slice(None), slice(0, alpha.shape[1]), slice(0, alpha.shape[2]))
+    rows = slice(top + window[1].start - origin[0], top + window[1].stop - origin[0])
+    columns = slice(left + window[2].start - origin[1], left + window[2].stop - origin[1])
+    values = torch.cat([linear[:, rows, columns] * alpha, alpha])
+    if disk_radius(diameter) == 0:
+        return values
     blurred = _blur_window(
-        torch.cat([linear * alpha, alpha]),
-        diameter,
-        (out_top - top, out_left - left),
-        (out_bottom - out_top, out_right - out_left),
+        values, diameter, (out_top - top, out_left - left), (out_bottom - out_top, out_right - out_left)
     )
     # Rounding in the transforms leaves tiny negative values where the true result is 0.
-    return blurred.clamp_min(0.0), footprint
+    return blurred.clamp_min(0.0)
 
 
 def composite_layers(
@@ -459,6 +480,7 @@ def composite_layers(
         and (1, ...) the accumulated coverage.
     """
     height, width = _check_layers(layers, margin)
+    _check_slices(slices)
     frame = (margin, height - margin, margin, width - margin)
     reference = layers[0].color
     dtype = torch.promote_types(reference.dtype, torch.float32)
@@ -466,21 +488,54 @@ def composite_layers(
     radiance = torch.zeros((3, *out_shape), device=reference.device, dtype=dtype)
     coverage = torch.zeros((1, *out_shape), device=reference.device, dtype=dtype)
     for layer in layers:
-        blurred = torch.zeros((4, *out_shape), device=reference.device, dtype=dtype)
         # Without blur the slices of a layer add back up to the layer: no need to cut it.
         sublayers = _sublayers(layer, 1 if sharp else slices)
+        blurs = []
         for sublayer in sublayers:
             diameter = 0.0 if sharp else abs(sublayer[2])
-            result = _blurred_sublayer(layer, sublayer, diameter, frame, dtype)
-            if result is None:
-                continue
-            values, (top, bottom, left, right) = result
-            blurred[:, top - margin : bottom - margin, left - margin : right - margin] += values
+            footprint = _footprint(sublayer, disk_radius(diameter), frame)
+            if footprint is not None:
+                blurs.append((sublayer, diameter, footprint))
+        if not blurs:
+            continue
+        # Every box below is on the canvas; the layer's own work stays inside the union of footprints.
+        source = _union([_box(sublayer) for sublayer, _, _ in blurs])
+        linear = _linear_window(layer, source, dtype)
+        region_top, region_bottom, region_left, region_right = _union([box for _, _, box in blurs])
+        blurred = torch.zeros(
+            (4, region_bottom - region_top, region_right - region_left), device=reference.device, dtype=dtype
+        )
+        for sublayer, diameter, (top, bottom, left, right) in blurs:
+            values = _blurred_sublayer(
+                linear, (source[0], source[2]), sublayer, diameter, (top, bottom, left, right)
+            )
+            blurred[:, top - region_top : bottom - region_top, left - region_left : right - region_left] += (
+                values
+            )
+        region = (
+            slice(None),
+            slice(region_top - margin, region_bottom - margin),
+            slice(region_left - margin, region_right - margin),
+        )
         # "Over": what lies behind shows through where this layer's blurred coverage is incomplete.
         layer_alpha = blurred[3:].clamp(0.0, 1.0)
-        radiance = blurred[:3] + (1.0 - layer_alpha) * radiance
-        coverage = layer_alpha + (1.0 - layer_alpha) * coverage
+        radiance[region] = blurred[:3] + (1.0 - layer_alpha) * radiance[region]
+        coverage[region] = layer_alpha + (1.0 - layer_alpha) * coverage[region]
     return radiance, coverage
+
+
+def _box(sublayer: SubLayer) -> tuple[int, int, int, int]:
+    alpha, (top, left), _ = sublayer
+    return top, top + alpha.shape[1], left, left + alpha.shape[2]
+
+
+def _union(boxes: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    return (
+        min(box[0] for box in boxes),
+        max(box[1] for box in boxes),
+        min(box[2] for box in boxes),
+        max(box[3] for box in boxes),
+    )
 
 
 def render_scene(

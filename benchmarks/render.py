@@ -1,0 +1,120 @@
+"""Speed and peak memory of the renderer's backends.
+
+For each size, renders one image with each backend and prints the median time, the direct/fft ratio
+(measured in this one run) and the peak memory. Two defocus maps: ``scene`` is depth-like (a ground
+plane receding to a blurred background, an in-focus subject), as a defocus network predicts;
+``noise`` is uniform random defocus, the worst case for the FFT backend's cropping since every level
+covers the whole frame.
+
+    python benchmarks/render.py                 # CPU, 512x768 and 1024x1536
+    python benchmarks/render.py --device cuda   # GPU (fp32)
+
+Peak memory on the CPU is the peak resident set of a fresh process that renders once (so it includes
+PyTorch itself); on CUDA it is ``torch.cuda.max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from d2f.render import weighted_layered_render
+
+SIZES = ((512, 768), (1024, 1536))
+
+
+def make_inputs(height: int, width: int, defocus_kind: str, device: str):
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, height, width, generator=generator)
+    weight = torch.rand(1, 3, height, width, generator=generator) + 0.2
+    if defocus_kind == "noise":
+        defocus = torch.rand(1, 1, height, width, generator=generator)
+    else:
+        rows = torch.linspace(0, 1, height).view(height, 1)
+        columns = torch.linspace(0, 1, width).view(1, width)
+        ground = (1 - rows) * 0.9 + 0.05 * torch.sin(columns * 12)  # far at the top, near at the bottom
+        subject = ((rows - 0.55) / 0.3) ** 2 + ((columns - 0.5) / 0.18) ** 2 < 1
+        defocus = (
+            torch.where(subject, torch.zeros_like(ground), ground).clamp(0, 1).expand(1, 1, height, width)
+        )
+    return [tensor.contiguous().to(device) for tensor in (image, defocus, weight)]
+
+
+def time_render(height, width, defocus_kind, backend, device, repeats) -> float:
+    image, defocus, weight = make_inputs(height, width, defocus_kind, device)
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats + (1 if device == "cuda" else 0)):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            weighted_layered_render(image, defocus, weight, backend=backend)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times[1:] if device == "cuda" else times)
+
+
+def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:
+    """Peak memory of one render, measured in a fresh process."""
+    if device == "cuda":
+        image, defocus, weight = make_inputs(height, width, defocus_kind, device)
+        torch.cuda.reset_peak_memory_stats()
+        with torch.inference_mode():
+            weighted_layered_render(image, defocus, weight, backend=backend)
+        return torch.cuda.max_memory_allocated() / 2**20
+    command = [sys.executable, __file__, "--child", json.dumps([height, width, defocus_kind, backend])]
+    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def child(arguments: str) -> None:
+    height, width, defocus_kind, backend = json.loads(arguments)
+    image, defocus, weight = make_inputs(height, width, defocus_kind, "cpu")
+    with torch.inference_mode():
+        weighted_layered_render(image, defocus, weight, backend=backend)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (median)")
+    parser.add_argument("--defocus", nargs="+", default=["scene", "noise"], choices=["scene", "noise"])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    where = (
+        torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(f"d2f renderer benchmark on {where}, torch {torch.__version__}, float32")
+    header = ("size", "defocus", "direct s", "fft s", "ratio", "peak MB direct", "peak MB fft")
+    print("{:>10} {:>8} {:>9} {:>8} {:>6} {:>15} {:>12}".format(*header))
+    for height, width in SIZES:
+        for defocus_kind in args.defocus:
+            timings = {
+                b: time_render(height, width, defocus_kind, b, args.device, args.repeats)
+                for b in ("direct", "fft")
+            }
+            memory = {
+                b: peak_memory_mb(height, width, defocus_kind, b, args.device) for b in ("direct", "fft")
+            }
+            print(
+                f"{height}x{width:<5} {defocus_kind:>8} {timings['direct']:9.4f} {timings['fft']:8.4f} "
+                f"{timings['direct'] / timings['fft']:6.1f} {memory['direct']:15.0f} {memory['fft']:12.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""``d2f render``: render bokeh for image files or whole folders.
+
+Exit status: 0 when every image was rendered; otherwise the most serious class of failure, 2 when any
+input or output path was bad (unreadable image, existing output without ``--overwrite``, ...) and 1 when
+the inputs were fine but rendering or writing failed. Each failure is one line on stderr naming the file;
+the other images are still rendered. Usage errors (bad flags, no model, a bad checkpoint) stop at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from d2f.errors import D2FError, InputError
+
+if TYPE_CHECKING:
+    import torch
+
+DESCRIPTION = """\
+Render bokeh for image files or folders. With one input file and an OUTPUT with an image extension,
+OUTPUT is the output file; otherwise OUTPUT is a folder (created if needed) that receives each image under
+its own name. A folder input contributes its image files (sorted, not recursive). The output format
+follows the output extension. Images are read upright (EXIF orientation applied) and in RGB (alpha
+dropped); outputs keep the input size exactly and are written atomically.
+"""
+
+EPILOG = """\
+exit status: 0 all rendered; 2 a bad input or output path (or bad usage, no model, a bad checkpoint);
+1 rendering or writing failed. With several inputs the others are still rendered.
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to render: where it comes from and where its results go."""
+
+    source: Path
+    output: Path
+    defocus: Path | None
+    defocus_color: Path | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: Path
+    message: str
+    exit_code: int
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        parents=[common],
+        help="render bokeh for images or folders",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="OUTPUT", help="output file (one input) or folder"
+    )
+    add_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``d2f render`` shares with ``d2f demo``: the model, how to run it, what to write."""
+    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
+    weights.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
+    )
+    weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
+    weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
+    weights.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="d2f's own format: a folder from save_pretrained or its model.safetensors",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        metavar="{auto,cpu,cuda}",
+        help="where to run (default: auto, CUDA when available)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: bfloat16 autocast for the networks (faster on GPUs; default fp32)",
+    )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="scale the blur: defocus times S, clipped to [0, 1] (0: the input unchanged; default 1)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality, 1-100 (default 95)"
+    )
+    parser.add_argument(
+        "--max-megapixels", type=float, default=50.0, metavar="MP", help="refuse larger images (default 50)"
+    )
+    parser.add_argument(
+        "--save-defocus",
+        action="store_true",
+        help="also write <stem>_defocus.png (16-bit) and <stem>_defocus_color.png",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from d2f.pipeline import resolve_device
+
+    _check_options(args)
+    device = resolve_device(args.device)
+    jobs, failures = plan_jobs(
+        args.inputs, args.output, save_defocus=args.save_defocus, overwrite=args.overwrite
+    )
+    for failure in failures:
+        _report(failure)
+    total = len(jobs) + len(failures)
+    if jobs:
+        model = load_model(args)
+        failures += _render_all(model, jobs, args, device)
+    if failures and total > 1:
+        print(f"d2f render: {len(failures)} of {total} inputs failed", file=sys.stderr)
+    return max((failure.exit_code for failure in failures), default=0)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if not 1 <= args.quality <= 100:
+        raise InputError(f"--quality: expected an integer from 1 to 100, got {args.quality}")
+    if not args.max_megapixels > 0:
+        raise InputError(f"--max-megapixels: expected a positive number, got {args.max_megapixels:g}")
+    if not 0 <= args.strength < float("inf"):
+        raise InputError(f"--strength: expected a finite number >= 0, got {args.strength:g}")
+    chosen = [flag for flag in ("model", "weights", "stage1") if getattr(args, flag) is not None]
+    if len(chosen) > 1:
+        flags = " and ".join(f"--{flag}" for flag in chosen)
+        raise InputError(f"{flags} cannot be combined: pass one kind of weights")
+    if (args.stage1 is None) != (args.stage2 is None):
+        raise InputError("--stage1 and --stage2 go together: pass both official checkpoint files")
+
+
+def plan_jobs(
+    inputs: list[Path], output: Path, *, save_defocus: bool, overwrite: bool
+) -> tuple[list[Job], list[Failure]]:
+    """Expand folders, pick each output path and check it.
+
+    Problems with one input are returned as failures (the others still render); an OUTPUT that cannot
+    be what the inputs need raises InputError.
+    """
+    from d2f.io import IMAGE_EXTENSIONS, format_for_path
+
+    sources: list[Path] = []
+    failures: list[Failure] = []
+    for path in inputs:
+        if path.is_dir():
+            images = sorted(
+                child
+                for child in path.iterdir()
+                if child.suffix.lower() in IMAGE_EXTENSIONS
+                and not child.name.startswith(".")
+                and child.is_file()
+            )
+            if not images:
+                failures.append(Failure(path, f"{path}: folder has no image files", 2))
+            sources += images
+        elif not path.exists():
+            failures.append(Failure(path, f"{path}: no such file", 2))
+        else:
+            sources.append(path)
+
+    single_file = (
+        len(inputs) == 1 and not inputs[0].is_dir() and not output.is_dir() and _names_an_image_file(output)
+    )
+    if not single_file and not output.is_dir() and (output.exists() or _names_an_image_file(output)):
+        raise InputError(f"{output}: with several inputs or a folder input, OUTPUT must be a folder")
+
+    jobs: list[Job] = []
+    claimed: dict[Path, Path] = {}
+    for source in sources:
+        target = output if single_file else output / source.name
+        defocus = target.with_name(f"{target.stem}_defocus.png") if save_defocus else None
+        defocus_color = target.with_name(f"{target.stem}_defocus_color.png") if save_defocus else None
+        targets = [path for path in (target, defocus, defocus_color) if path is not None]
+        try:
+            format_for_path(target)
+            for path in targets:
+                if path.resolve() == source.resolve():
+                    raise InputError(f"{source}: its output {path} would replace the input itself")
+                if path.resolve() in claimed:
+                    other = claimed[path.resolve()]
+                    raise InputError(f"{source}: its output {path} is also the output of {other}")
+                if path.is_dir():
+                    raise InputError(f"{source}: its output {path} is an existing folder")
+                if not overwrite and path.exists():
+                    raise InputError(f"{path}: already exists (use --overwrite to replace it)")
+        except InputError as error:
+            failures.append(Failure(source, str(error), error.exit_code))
+            continue
+        claimed.update((path.resolve(), source) for path in targets)
+        jobs.append(Job(source, target, defocus, defocus_color))
+    return jobs, failures
+
+
+def _names_an_image_file(path: Path) -> bool:
+    from PIL import Image
+
+    return path.suffix.lower() in Image.registered_extensions()
+
+
+def _make_output_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = error.strerror or error
+        raise InputError(f"{folder}: cannot create the output folder ({problem})") from None
+
+
+def load_model(args: argparse.Namespace) -> torch.nn.Module:
+    """The model the flags ask for; without any weights flag the bundled default model.
+
+    ``--model`` takes a bundled model's name (see ``d2f.models.CONFIGS``) or else a path in d2f's own
+    format; a folder that happens to have a model's name is reached as ``./NAME``.
+    """
+    from d2f.models import CONFIGS, load_bundled, load_official, load_pretrained
+    from d2f.pipeline import default_model
+
+    if args.stage1 is not None:
+        return load_official(args.stage1, args.stage2, map_location="cpu")
+    if args.weights is not None:
+        return load_pretrained(args.weights)
+    if args.model is not None:
+        if args.model in CONFIGS:
+            return load_bundled(args.model)
+        if not Path(args.model).exists():
+            names = ", ".join(CONFIGS)
+            raise InputError(
+                f"--model: {args.model!r} is neither a model name ({names}) nor an existing path"
+            )
+        return load_pretrained(args.model)
+    try:
+        return default_model()
+    except InputError:
+        raise InputError(
+            "no model available (this installation of d2f has no bundled model): pass --stage1 PATH "
+            "--stage2 PATH for the paper's checkpoints or --weights PATH for d2f's own format"
+        ) from None
+
+
+def _render_all(
+    model: torch.nn.Module, jobs: list[Job], args: argparse.Namespace, device: torch.device
+) -> list[Failure]:
+    from tqdm import tqdm
+
+    failures: list[Failure] = []
+    progress = tqdm(jobs, desc="d2f render", unit="image", file=sys.stderr, disable=len(jobs) <= 1)
+    for job in progress:
+        try:
+            _render_job(model, job, args, device)
+        except D2FError as error:
+            if args.debug:
+                raise
+            failures.append(Failure(job.source, str(error), error.exit_code))
+        except (RuntimeError, OSError, MemoryError) as error:
+            if args.debug:
+                raise
+            failures.append(Failure(job.source, f"{job.source}: rendering failed: {_first_line(error)}", 1))
+        else:
+            continue
+        _report(failures[-1], progress)
+    progress.close()
+    return failures
+
+
+def _render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
+    import torch.nn.functional as F
+
+    from d2f.io import read_image, write_defocus, write_defocus_color, write_image
+    from d2f.pipeline import predict
+
+    image = read_image(job.source, max_megapixels=args.max_megapixels)
+    output = predict(
+        model, image.unsqueeze(0), device=device, precision=args.precision, strength=args.strength
+    )
+    _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders
+    write_image(job.output, output.bokeh[0].float().cpu(), quality=args.quality, overwrite=args.overwrite)
+    if job.defocus is not None and job.defocus_color is not None:
+        # Saved at the image's size, upsampled as the fusion step upsamples it.
+        defocus = F.interpolate(
+            output.defocus.float(), size=image.shape[-2:], mode="bilinear", align_corners=False
+        )[0].cpu()
+        write_defocus(job.defocus, defocus, overwrite=args.overwrite)
+        write_defocus_color(job.defocus_color, defocus, overwrite=args.overwrite)
+
+
+def _report(failure: Failure, progress: object | None = None) -> None:
+    line = f"d2f render: error: {failure.message}"
+    if progress is not None:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

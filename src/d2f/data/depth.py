@@ -1,0 +1,114 @@
+"""From measured disparity to circle of confusion and D2F defocus, for real scenes with depth.
+
+Stereo disparity is proportional to inverse depth, so the thin-lens CoC is linear in it:
+``coc = strength * (disparity - focus_disparity)`` (positive in front of the focus plane, like
+:func:`d2f.render.scene.thin_lens_coc`). Real disparity maps have holes (occlusions, no texture):
+scikit-image's Middlebury "motorcycle" marks them with ``inf``, OpenCV's "aloe" ground truth with 0.
+They are filled with the nearest known value, so no NaN ever reaches the maps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from d2f.errors import DataError, InputError
+from d2f.render.kernels import diameter_to_defocus
+
+
+def _as_map(disparity: object) -> torch.Tensor:
+    """(H, W), (1, H, W) array or tensor as a float32 (1, H, W) tensor on the CPU."""
+    if isinstance(disparity, np.ndarray):
+        disparity = torch.from_numpy(np.asarray(disparity, dtype=np.float32))
+    if not isinstance(disparity, torch.Tensor):
+        raise InputError(f"disparity: expected an array or a tensor, got {type(disparity).__name__}")
+    if disparity.dim() == 2:
+        disparity = disparity[None]
+    if disparity.dim() != 3 or disparity.shape[0] != 1 or min(disparity.shape) < 1:
+        raise InputError(f"disparity: expected shape (H, W) or (1, H, W), got {tuple(disparity.shape)}")
+    return disparity.detach().to(device="cpu", dtype=torch.float32)
+
+
+def known_disparity(disparity: torch.Tensor) -> torch.Tensor:
+    """Mask of measured pixels: finite and > 0 (inf, NaN and 0 mark unknown pixels)."""
+    return torch.isfinite(disparity) & (disparity > 0)
+
+
+def fill_unknown(disparity: object, known: torch.Tensor | None = None) -> torch.Tensor:
+    """Disparity (1, H, W) with every unknown pixel set to its nearest known neighbour's value.
+
+    Args:
+        disparity: (H, W) or (1, H, W) array or tensor.
+        known: bool mask of measured pixels, same shape; default :func:`known_disparity`.
+    """
+    disparity = _as_map(disparity)
+    known = known_disparity(disparity) if known is None else _as_map(known).bool()
+    if known.shape != disparity.shape:
+        raise InputError(f"known: expected shape {tuple(disparity.shape)}, got {tuple(known.shape)}")
+    if not bool(known.any()):
+        raise DataError("disparity: no known pixel (all are inf, NaN or <= 0)")
+    if bool(known.all()):
+        return disparity.clone()
+    from scipy import ndimage  # scikit-image's dependency; imported here to keep `import d2f.data` quick
+
+    # For each pixel, the indices of the nearest known pixel (Euclidean distance).
+    _, (rows, columns) = ndimage.distance_transform_edt(~known[0].numpy(), return_indices=True)
+    return disparity[0][torch.from_numpy(rows), torch.from_numpy(columns)][None]
+
+
+def central_focus_disparity(disparity: torch.Tensor) -> float:
+    """The median disparity of the central ninth of the frame: where a photographer usually focuses."""
+    _, height, width = disparity.shape
+    centre = disparity[:, height // 3 : max(height // 3 + 1, 2 * height // 3),
+                       width // 3 : max(width // 3 + 1, 2 * width // 3)]
+    return float(centre.median())
+
+
+def disparity_to_coc(
+    disparity: object, *, max_coc: float = 140.0, focus_disparity: float | None = None
+) -> tuple[torch.Tensor, float]:
+    """Signed CoC diameters (1, H, W) in pixels from a disparity map, unknown pixels filled.
+
+    The strength is chosen so that the largest |CoC| in the frame is ``max_coc`` (140 px: D2F's
+    largest kernel, 70 px, at half resolution).
+
+    Args:
+        disparity: (H, W) or (1, H, W); inf, NaN and values <= 0 are unknown.
+        max_coc: largest CoC diameter in pixels, >= 0.
+        focus_disparity: the in-focus disparity; default :func:`central_focus_disparity`.
+
+    Returns:
+        ``(coc, focus_disparity)``.
+    """
+    if not (isinstance(max_coc, int | float) and np.isfinite(max_coc) and max_coc >= 0):
+        raise InputError(f"max_coc: expected a finite number >= 0, got {max_coc!r}")
+    filled = fill_unknown(disparity)
+    if focus_disparity is None:
+        focus_disparity = central_focus_disparity(filled)
+    elif not np.isfinite(focus_disparity):
+        raise InputError(f"focus_disparity: expected a finite number, got {focus_disparity!r}")
+    offset = filled - focus_disparity
+    largest = float(offset.abs().max())
+    strength = max_coc / largest if largest > 0 else 0.0
+    return offset * strength, float(focus_disparity)
+
+
+def disparity_to_defocus(
+    disparity: object, *, max_coc: float = 140.0, focus_disparity: float | None = None
+) -> torch.Tensor:
+    """D2F defocus (1, H, W) in [0, 1] from a disparity map: ``diameter_to_defocus(|coc| / 2)``.
+
+    The CoC is in full-resolution pixels and D2F's kernels live at half resolution, hence the halving,
+    as for synthetic scenes. See :func:`disparity_to_coc` for the arguments.
+    """
+    coc, _ = disparity_to_coc(disparity, max_coc=max_coc, focus_disparity=focus_disparity)
+    return diameter_to_defocus(coc.abs() / 2)
+
+
+__all__ = [
+    "central_focus_disparity",
+    "disparity_to_coc",
+    "disparity_to_defocus",
+    "fill_unknown",
+    "known_disparity",
+]

@@ -1,0 +1,90 @@
+"""Paired image transforms: the same resize, crop and flip on an image and its bokeh (and masks).
+
+Images are (C, H, W) float tensors. Random choices come from a ``numpy.random.Generator`` so that a
+dataset can make them reproducible per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from d2f.errors import InputError
+
+#: Stage 1 of D2F runs at half resolution with sides that are multiples of this.
+HALF_RESOLUTION_MULTIPLE = 64
+
+
+def half_resolution_size(height: int, width: int) -> tuple[int, int]:
+    """The size stage 1 runs at: each side halved and rounded to a multiple of 64 (at least 64).
+
+    ``round(side / 2 / 64) * 64`` with NumPy's rounding (halves go to the even multiple), as the
+    reference implementation does; e.g. 1024x1536 -> 512x768.
+    """
+    sides = []
+    for name, side in (("height", height), ("width", width)):
+        if isinstance(side, bool) or not isinstance(side, int | np.integer) or side < 1:
+            raise InputError(f"{name}: expected a positive integer, got {side!r}")
+        multiples = int(np.round(side / 2 / HALF_RESOLUTION_MULTIPLE))
+        sides.append(max(1, multiples) * HALF_RESOLUTION_MULTIPLE)
+    return sides[0], sides[1]
+
+
+def as_size(size: object, name: str = "size") -> tuple[int, int]:
+    """An int or (height, width) of positive ints as ``(height, width)``; InputError otherwise."""
+    if isinstance(size, int | np.integer) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (
+        not isinstance(size, Sequence)
+        or len(size) != 2
+        or not all(isinstance(side, int | np.integer) and not isinstance(side, bool) for side in size)
+        or min(size) < 1
+    ):
+        raise InputError(f"{name}: expected a positive integer or (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def resize(image: torch.Tensor, size: tuple[int, int], *, mode: str = "bilinear") -> torch.Tensor:
+    """Resize (C, H, W) to ``size`` (antialiased when shrinking); ``mode="nearest"`` for label masks."""
+    size = as_size(size)
+    if tuple(image.shape[-2:]) == size:
+        return image
+    if mode == "nearest":
+        return F.interpolate(image[None], size=size, mode="nearest")[0]
+    # Bilinear weights are non-negative, so the result stays within the input's range.
+    return F.interpolate(image[None], size=size, mode=mode, align_corners=False, antialias=True)[0]
+
+
+def paired_random_crop(
+    images: Sequence[torch.Tensor], size: int | tuple[int, int], rng: np.random.Generator
+) -> list[torch.Tensor]:
+    """The same random ``size`` crop of every image (all of one size); InputError when they are smaller."""
+    height, width = as_size(size, "crop_size")
+    image_height, image_width = images[0].shape[-2:]
+    if height > image_height or width > image_width:
+        raise InputError(
+            f"crop_size: {height}x{width} is larger than the image ({image_height}x{image_width})"
+        )
+    top = int(rng.integers(0, image_height - height + 1))
+    left = int(rng.integers(0, image_width - width + 1))
+    return [image[..., top : top + height, left : left + width] for image in images]
+
+
+def paired_random_flip(images: Sequence[torch.Tensor], rng: np.random.Generator) -> list[torch.Tensor]:
+    """Mirror all images left-right together, with probability 1/2."""
+    if rng.random() < 0.5:
+        return [image.flip(-1) for image in images]
+    return list(images)
+
+
+__all__ = [
+    "HALF_RESOLUTION_MULTIPLE",
+    "as_size",
+    "half_resolution_size",
+    "paired_random_crop",
+    "paired_random_flip",
+    "resize",
+]

@@ -1,0 +1,349 @@
+"""Reading and writing images and defocus maps, safely.
+
+Images travel through d2f as float32 tensors of shape (3, H, W) with values in [0, 1].
+
+Reading (:func:`read_image`) applies the EXIF orientation and converts every colour mode to RGB:
+grayscale and palette images are expanded, the alpha channel of RGBA/LA/PA images is dropped (the colour
+values are kept as they are, not composited onto a background), CMYK (e.g. CMYK JPEGs) is converted
+to RGB, and 16-bit grayscale PNGs (``I;16``) are scaled by 1/65535 so no precision is lost on the way to
+[0, 1]. The image size in the header is checked against ``max_megapixels`` before any pixel is decoded,
+and the whole file is decoded at once so that truncated files fail here, not halfway through a render.
+Every failure is an :class:`~d2f.errors.ImageReadError` whose one-line message starts with the path.
+
+Writing (:func:`write_image`, :func:`write_defocus`, :func:`write_defocus_color`) is atomic: the file is
+written to a temporary name in the destination folder and renamed into place, so a failure never leaves
+a partial file, and an existing file is only replaced when ``overwrite=True``. The format follows the
+file extension.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import struct
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from d2f.errors import D2FError, ImageReadError, InputError
+
+PathLike = str | os.PathLike
+
+#: Extensions of the image files that a folder of inputs is scanned for.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".apng",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".gif",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".qoi",
+    }
+)
+
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# Anchors of a perceptually ordered dark-to-bright colour map (close to matplotlib's "magma"), sampled at
+# equal steps over [0, 1]; in-focus (defocus 0) is black, the strongest blur pale yellow.
+_COLORMAP_ANCHORS = np.array(
+    [
+        (0, 0, 4),
+        (28, 16, 68),
+        (79, 18, 123),
+        (129, 37, 129),
+        (181, 54, 122),
+        (229, 80, 100),
+        (251, 135, 97),
+        (254, 194, 135),
+        (252, 253, 191),
+    ],
+    dtype=np.float64,
+)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> torch.Tensor:
+    """Read an image file as a float32 tensor (3, H, W) in [0, 1], upright and in RGB.
+
+    ``max_megapixels`` (None: no limit of d2f's own; Pillow's decompression-bomb guard still applies)
+    is checked against the size in the file header before decoding.
+    Raises :class:`~d2f.errors.ImageReadError` naming the file for a missing file, a folder, a file that
+    is not an image, a truncated or corrupt image, a zero-sized image or one above the size limit.
+    """
+    return pil_to_tensor(open_image(path, max_megapixels=max_megapixels))
+
+
+def open_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> Image.Image:
+    """Open, check and fully decode an image file; the EXIF orientation is applied, the mode is kept."""
+    path = Path(path)
+    if max_megapixels is not None and not max_megapixels > 0:
+        raise InputError(f"max_megapixels: expected a positive number, got {max_megapixels}")
+    _check_is_file(path)
+    try:
+        # d2f enforces its own size limit below, so Pillow's warning (not its hard error) is redundant.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_size(path, image.size, max_megapixels)
+                image.load()
+                return ImageOps.exif_transpose(image)
+    except D2FError:
+        raise
+    except UnidentifiedImageError:
+        if _png_header_has_zero_size(path):
+            raise ImageReadError(f"{path}: image has zero width or height") from None
+        raise ImageReadError(f"{path}: not an image file (or not a format Pillow can read)") from None
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"{path}: image is too large to decode safely ({error})") from None
+    except OSError as error:
+        if error.errno is not None:  # an operating-system failure while reading, not a bad file
+            raise ImageReadError(f"{path}: cannot read: {error.strerror or error}") from None
+        raise ImageReadError(f"{path}: truncated or corrupt image ({error})") from None
+    except Exception as error:
+        # Decoders of untrusted files fail with many exception types (SyntaxError, struct.error,
+        # zlib.error, ValueError, ...); all of them mean the same thing here: the file is corrupt.
+        raise ImageReadError(f"{path}: corrupt image ({type(error).__name__}: {error})") from None
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, expected an image file")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: file is empty (0 bytes)")
+
+
+def _check_size(path: Path, size: tuple[int, int], max_megapixels: float | None) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageReadError(f"{path}: image has zero width or height ({width}x{height})")
+    megapixels = width * height / 1e6
+    if max_megapixels is not None and megapixels > max_megapixels:
+        raise ImageReadError(
+            f"{path}: image is {width}x{height} ({megapixels:.1f} megapixels), above the limit of "
+            f"{max_megapixels:g} megapixels"
+        )
+
+
+def _png_header_has_zero_size(path: Path) -> bool:
+    """Whether the file is a PNG whose header declares a zero width or height (Pillow rejects those)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(24)
+    except OSError:
+        return False
+    if len(header) < 24 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
+        return False
+    width, height = struct.unpack(">II", header[16:24])
+    return width == 0 or height == 0
+
+
+# ----------------------------------------------------------------------------------------- conversions
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """Any Pillow image as a float32 RGB tensor (3, H, W) in [0, 1] (see the module docstring)."""
+    if not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image, got {type(image).__name__}")
+    if min(image.size) <= 0:
+        raise InputError(f"image: expected a non-empty image, got size {image.size}")
+    if image.mode in _SIXTEEN_BIT_MODES:
+        gray = np.asarray(image).astype(np.float32)
+        array = np.repeat(np.clip(gray / 65535.0, 0.0, 1.0)[..., None], 3, axis=2)
+    elif image.mode == "F":  # floating-point images are taken to be in [0, 1] already
+        gray = np.asarray(image, dtype=np.float32)
+        array = np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    else:
+        if image.mode in ("P", "PA"):
+            # Through RGBA, so that palettes with transparency convert without Pillow's warning.
+            image = image.convert("RGBA")
+        if image.mode != "RGB":
+            try:
+                image = image.convert("RGB")
+            except ValueError as error:
+                raise InputError(f"image: colour mode {image.mode!r} cannot be converted to RGB") from error
+        array = np.asarray(image, dtype=np.uint8).astype(np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """A (3, H, W) tensor in [0, 1] (values outside are clipped) as an 8-bit RGB Pillow image."""
+    return Image.fromarray(tensor_to_array(image), mode="RGB")
+
+
+def array_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """An (H, W, 3) uint8 array as a float32 tensor (3, H, W) in [0, 1]."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", type(image).__name__)
+        raise InputError(f"image: expected a uint8 array of shape (H, W, 3), got {dtype} of shape {shape}")
+    if min(image.shape[:2]) <= 0:
+        raise InputError(f"image: expected a non-empty array, got shape {image.shape}")
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+
+
+def tensor_to_array(image: torch.Tensor) -> np.ndarray:
+    """A (3, H, W) tensor in [0, 1] (values outside are clipped) as an (H, W, 3) uint8 array."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+        raise InputError(f"image: expected a tensor of shape (3, H, W), got {_describe(image)}")
+    scaled = image.detach().float().clamp(0.0, 1.0).mul(255.0).round()
+    return np.ascontiguousarray(scaled.to(device="cpu", dtype=torch.uint8).permute(1, 2, 0).numpy())
+
+
+def _describe(value: object) -> str:
+    shape = getattr(value, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else type(value).__name__
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_image(
+    path: PathLike, image: Image.Image | torch.Tensor, *, quality: int = 95, overwrite: bool = False
+) -> Path:
+    """Write a Pillow image or a (3, H, W) tensor in [0, 1] atomically; the extension picks the format.
+
+    ``quality`` (1-100) applies to JPEG and WebP. Returns the path written.
+    """
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
+    if isinstance(image, torch.Tensor):
+        image = tensor_to_pil(image)
+    elif not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    path = Path(path)
+    image_format = format_for_path(path)
+    options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
+    return _write_atomically(
+        path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
+    )
+
+
+def write_defocus(path: PathLike, defocus: torch.Tensor, *, overwrite: bool = False) -> Path:
+    """Write a defocus map (H, W) or (1, H, W) as a 16-bit grayscale PNG: value = clip(defocus, 0, 1) * 65535.
+
+    Defocus 0 is in focus; i/14 selects the renderer's blur level i (1 is the strongest blur).
+    """
+    levels = np.rint(_defocus_array(defocus) * 65535.0).astype(np.uint16)
+    image = Image.fromarray(levels)  # uint16 -> mode "I;16", which PNG stores as 16-bit grayscale
+    return _write_png(path, image, overwrite=overwrite)
+
+
+def write_defocus_color(path: PathLike, defocus: torch.Tensor, *, overwrite: bool = False) -> Path:
+    """Write a colour visualisation of a defocus map (H, W) or (1, H, W) as an 8-bit RGB PNG.
+
+    The fixed range [0, 1] (in focus: black, strongest blur: pale yellow) keeps images comparable.
+    """
+    return _write_png(path, Image.fromarray(colorize_defocus(defocus), mode="RGB"), overwrite=overwrite)
+
+
+def colorize_defocus(defocus: torch.Tensor) -> np.ndarray:
+    """A defocus map (H, W) or (1, H, W) as an (H, W, 3) uint8 image through a magma-like colour map."""
+    values = _defocus_array(defocus)
+    positions = np.linspace(0.0, 1.0, len(_COLORMAP_ANCHORS))
+    channels = [np.interp(values, positions, _COLORMAP_ANCHORS[:, channel]) for channel in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def format_for_path(path: PathLike) -> str:
+    """The Pillow format that writes files with this extension; InputError for an unknown one."""
+    path = Path(path)
+    extension = path.suffix.lower()
+    image_format = Image.registered_extensions().get(extension)
+    if image_format is None or image_format not in Image.SAVE:
+        shown = f"extension {extension!r}" if extension else "no extension"
+        raise InputError(f"{path}: {shown} is not an image format d2f can write (use .png, .jpg, .tif, ...)")
+    return image_format
+
+
+def _defocus_array(defocus: torch.Tensor) -> np.ndarray:
+    if (
+        not isinstance(defocus, torch.Tensor)
+        or defocus.dim() not in (2, 3)
+        or (defocus.dim() == 3 and defocus.shape[0] != 1)
+    ):
+        raise InputError(f"defocus: expected a tensor of shape (H, W) or (1, H, W), got {_describe(defocus)}")
+    values = defocus.detach().float().reshape(defocus.shape[-2:]).cpu().numpy()
+    if not np.isfinite(values).all():
+        raise InputError("defocus: expected finite values, found NaN or inf")
+    return np.clip(values, 0.0, 1.0)
+
+
+def _write_png(path: PathLike, image: Image.Image, *, overwrite: bool) -> Path:
+    path = Path(path)
+    if format_for_path(path) != "PNG":
+        raise InputError(f"{path}: defocus maps are written as PNG, expected a .png file name")
+    return _write_atomically(path, lambda file: image.save(file, format="PNG"), overwrite=overwrite)
+
+
+def _write_atomically(path: Path, save: Callable[[BinaryIO], None], *, overwrite: bool) -> Path:
+    """Write through ``save`` to a temporary file beside ``path``, then move it into place.
+
+    With ``overwrite=False`` the final step is a hard link, which fails atomically if ``path`` has
+    appeared in the meantime (a plain rename would silently replace it).
+    """
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an output file name")
+    if not overwrite and path.exists():
+        raise InputError(f"{path}: already exists (pass overwrite=True to replace it)")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: output folder {path.parent} does not exist")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with temporary.open("xb") as file:  # "x": never clobber; the default mode honours the umask
+            try:
+                save(file)
+            except OSError as error:
+                if error.errno is not None:
+                    raise
+                raise InputError(f"{path}: cannot be written in this format ({error})") from None
+            except (ValueError, KeyError, TypeError) as error:
+                raise InputError(f"{path}: cannot be written in this format ({error})") from None
+            file.flush()
+            os.fsync(file.fileno())
+        _move_into_place(temporary, path, overwrite=overwrite)
+    except OSError as error:
+        raise D2FError(f"{path}: cannot write: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _move_into_place(temporary: Path, path: Path, *, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise InputError(f"{path}: already exists (pass overwrite=True to replace it)") from None
+    except OSError as error:
+        # Some file systems have no hard links; fall back to a rename after a last check.
+        if error.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+        if path.exists():
+            raise InputError(f"{path}: already exists (pass overwrite=True to replace it)") from None
+        os.replace(temporary, path)

@@ -1,0 +1,154 @@
+"""Image quality measures for bokeh rendering, under one fixed protocol.
+
+Protocol (so that numbers compare with published EBB! tables): outputs are quantised to 8-bit RGB and
+measured on the full image; PSNR over all three channels with a peak of 255; SSIM as scikit-image
+computes it on RGB (``channel_axis``, default 7x7 uniform window, ``data_range=255``).
+
+EBB! pairs are neither pixel-aligned nor equally exposed, so PSNR barely rewards a sharp subject. Two
+structural measures use a subject mask instead; both rest on the Laplacian energy ``E``, the mean squared
+Laplacian of the grey image (mean of R, G, B) after a Gaussian of sigma 1 px:
+
+- **subject sharpness** = E(output) / E(input) inside the subject eroded by 15 px (near 1 is good; a
+  blurred subject scores near 0);
+- **background blur match** = [E(output) / E(input)] / [E(ground truth) / E(input)] outside the subject,
+  eroded by 40 px (near 1: the background is as blurred as in the ground truth).
+
+A measure whose region is empty after erosion is NaN.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from d2f.errors import InputError
+
+#: Erosion, in pixels, of the subject mask before measuring subject sharpness.
+SUBJECT_EROSION = 15
+#: Erosion, in pixels, of the background (the mask's complement) before measuring blur match.
+BACKGROUND_EROSION = 40
+#: Sigma, in pixels, of the Gaussian applied before the Laplacian.
+LAPLACIAN_SIGMA = 1.0
+
+
+def psnr(output: np.ndarray, target: np.ndarray) -> float:
+    """PSNR in dB of two (H, W, 3) uint8 images over all channels (inf when they are equal)."""
+    _check_pair(output, target)
+    if np.array_equal(output, target):
+        return float("inf")
+    return float(peak_signal_noise_ratio(target, output, data_range=255))
+
+
+def ssim(output: np.ndarray, target: np.ndarray) -> float:
+    """scikit-image's SSIM of two (H, W, 3) uint8 images: 7x7 uniform window, channels averaged."""
+    _check_pair(output, target)
+    if min(output.shape[:2]) < 7:
+        raise InputError(f"image: SSIM needs at least 7x7 pixels, got {output.shape[1]}x{output.shape[0]}")
+    return float(structural_similarity(target, output, channel_axis=2, data_range=255))
+
+
+def laplacian_map(image: np.ndarray) -> np.ndarray:
+    """(H, W) float64 Laplacian of the grey image (mean of R, G, B in [0, 1]) after a sigma-1 Gaussian."""
+    _check_image(image, "image")
+    grey = image.astype(np.float64).mean(axis=2) / 255.0
+    return ndimage.laplace(ndimage.gaussian_filter(grey, LAPLACIAN_SIGMA))
+
+
+def subject_regions(subject_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(subject, background) boolean regions: the mask eroded by 15 px and its complement eroded by 40 px.
+
+    Args:
+        subject_mask: (H, W) array; values >= 128 (uint8) or >= 0.5 (float, bool) mark the subject.
+    """
+    if not isinstance(subject_mask, np.ndarray) or subject_mask.ndim != 2:
+        raise InputError(
+            f"subject_mask: expected an (H, W) array, got {getattr(subject_mask, 'shape', None)}"
+        )
+    threshold = 128 if subject_mask.dtype == np.uint8 else 0.5
+    subject = subject_mask >= threshold
+    return _erode(subject, SUBJECT_EROSION), _erode(~subject, BACKGROUND_EROSION)
+
+
+def _erode(region: np.ndarray, radius: int) -> np.ndarray:
+    """Erosion by a disk: keep the pixels farther than ``radius`` from the rest of the image."""
+    if region.all():  # nothing to erode from (the image border does not count)
+        return region.copy()
+    return ndimage.distance_transform_edt(region) > radius
+
+
+def laplacian_energy(image: np.ndarray, region: np.ndarray) -> float:
+    """E: mean squared Laplacian (see :func:`laplacian_map`) over a boolean region; NaN when it is empty."""
+    if region.shape != image.shape[:2]:
+        raise InputError(f"region: expected shape {image.shape[:2]}, got {region.shape}")
+    return _mean_over(laplacian_map(image) ** 2, region)
+
+
+class StructuralMeasures(NamedTuple):
+    """Subject sharpness and background blur match of one output (both near 1 for a good result)."""
+
+    subject_sharpness: float
+    background_blur_match: float
+
+
+def structural_measures(
+    output: np.ndarray, image: np.ndarray, target: np.ndarray, subject_mask: np.ndarray
+) -> StructuralMeasures:
+    """Subject sharpness and background blur match of ``output`` (see the module's docstring).
+
+    Args:
+        output, image, target: (H, W, 3) uint8 rendered result, sharp input and ground-truth bokeh.
+        subject_mask: (H, W) mask of the in-focus subject (see :func:`subject_regions`).
+    """
+    _check_pair(output, image, "image")
+    _check_pair(output, target)
+    if not isinstance(subject_mask, np.ndarray) or subject_mask.shape != image.shape[:2]:
+        shape = getattr(subject_mask, "shape", None)
+        raise InputError(f"subject_mask: expected shape {image.shape[:2]} like the image, got {shape}")
+    subject, background = subject_regions(subject_mask)
+    output_energy, input_energy, target_energy = (laplacian_map(x) ** 2 for x in (output, image, target))
+    sharpness = _ratio(_mean_over(output_energy, subject), _mean_over(input_energy, subject))
+    output_change = _ratio(_mean_over(output_energy, background), _mean_over(input_energy, background))
+    target_change = _ratio(_mean_over(target_energy, background), _mean_over(input_energy, background))
+    return StructuralMeasures(sharpness, _ratio(output_change, target_change))
+
+
+def _mean_over(values: np.ndarray, region: np.ndarray) -> float:
+    return float(values[region].mean()) if region.any() else float("nan")
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if not np.isfinite(numerator) or not np.isfinite(denominator) or denominator == 0:
+        return float("nan")
+    return numerator / denominator
+
+
+def _check_image(image: np.ndarray, name: str) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        description = (
+            f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        )
+        raise InputError(f"{name}: expected an (H, W, 3) uint8 array, got {description}")
+
+
+def _check_pair(output: np.ndarray, other: np.ndarray, other_name: str = "target") -> None:
+    _check_image(output, "output")
+    _check_image(other, other_name)
+    if output.shape != other.shape:
+        raise InputError(f"output: size {output.shape[:2]} differs from the {other_name}'s {other.shape[:2]}")
+
+
+__all__ = [
+    "BACKGROUND_EROSION",
+    "LAPLACIAN_SIGMA",
+    "SUBJECT_EROSION",
+    "StructuralMeasures",
+    "laplacian_energy",
+    "laplacian_map",
+    "psnr",
+    "ssim",
+    "structural_measures",
+    "subject_regions",
+]

@@ -1,0 +1,103 @@
+"""The architecture of a D2F model as one dataclass: the single source for building and saving it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from d2f.errors import ConfigError
+from d2f.render.kernels import KERNEL_SIZES
+
+#: Name written into saved configs, so that a file of another kind is recognised.
+ARCHITECTURE = "D2F"
+
+
+@dataclass(frozen=True)
+class D2FConfig:
+    """Everything needed to rebuild a D2F model; the defaults are the paper's architecture.
+
+    Attributes:
+        encoder: the defocus network's encoder: ``"efficientnet_lite0"`` (d2f-lite), or the name of a
+            torchvision ResNet-family constructor (built with ``weights=None``, never downloaded).
+        decoder_features: channels of the RefineNet decoder.
+        head_features: channels of the defocus head's two 3x3 convolutions.
+        radiance_features: hidden channels of the per-pixel radiance network.
+        fusion_features: channels of the fusion network's hidden 3x3 convolutions.
+        kernel_sizes: soft disk diameters of the renderer's blurred levels (half-resolution pixels).
+        alpha: sharpness of the renderer's layer masks.
+        saturation_threshold, saturation_gain, saturation_power: the near-saturated pixel rule of
+            :func:`d2f.render.saturation_weight`.
+        stage1_scale: stage 1 runs at the input size divided by this ...
+        stage1_multiple: ... rounded to a multiple of this (at least one multiple).
+        focus_threshold: threshold of the initial binary focus mask (training only).
+    """
+
+    encoder: str = "resnext50_32x4d"
+    decoder_features: int = 256
+    head_features: tuple[int, int] = (128, 32)
+    radiance_features: int = 16
+    fusion_features: tuple[int, ...] = (64, 16, 16)
+    kernel_sizes: tuple[int, ...] = KERNEL_SIZES
+    alpha: float = 100.0
+    saturation_threshold: float = 0.99
+    saturation_gain: float = 3.0
+    saturation_power: float = 5.0
+    stage1_scale: float = 2.0
+    stage1_multiple: int = 64
+    focus_threshold: float = 1 / 8
+
+    def __post_init__(self) -> None:
+        for name in ("decoder_features", "radiance_features", "stage1_multiple"):
+            _check_positive_int(name, getattr(self, name))
+        for name in ("head_features", "fusion_features", "kernel_sizes"):
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or not value:
+                raise ConfigError(f"{name}: expected a non-empty list of integers, got {value!r}")
+            for item in value:
+                _check_positive_int(name, item)
+            object.__setattr__(self, name, tuple(value))
+        if len(self.head_features) != 2:
+            raise ConfigError(f"head_features: expected two integers, got {self.head_features!r}")
+        if any(size % 2 == 0 for size in self.kernel_sizes):
+            raise ConfigError(f"kernel_sizes: expected odd integers, got {self.kernel_sizes!r}")
+        for name in ("alpha", "saturation_threshold", "saturation_gain", "saturation_power", "stage1_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name}: expected a positive number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not isinstance(self.encoder, str) or not self.encoder:
+            raise ConfigError(f"encoder: expected a torchvision model name, got {self.encoder!r}")
+        threshold = self.focus_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise ConfigError(f"focus_threshold: expected a number in (0, 1), got {threshold!r}")
+        object.__setattr__(self, "focus_threshold", float(threshold))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``{"architecture": "D2F", <every field>}`` (tuples as lists)."""
+        fields = {
+            field.name: list(value) if isinstance(value, tuple) else value
+            for field in dataclasses.fields(self)
+            for value in (getattr(self, field.name),)
+        }
+        return {"architecture": ARCHITECTURE, **fields}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> D2FConfig:
+        """Inverse of :meth:`to_dict`; missing fields take their defaults, unknown ones are an error."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"expected a mapping of config fields, got {type(values).__name__}")
+        values = dict(values)
+        architecture = values.pop("architecture", ARCHITECTURE)
+        if architecture != ARCHITECTURE:
+            raise ConfigError(f"architecture: expected {ARCHITECTURE!r}, got {architecture!r}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(unknown)}")
+        return cls(**values)
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name}: expected positive integers, got {value!r}")

@@ -1,0 +1,87 @@
+"""Named architectures, and the weights that ship inside the package.
+
+``CONFIGS`` names the architectures: ``"d2f"`` is the paper's (ResNeXt-50 encoder, 256 decoder
+features), ``"d2f-lite"`` the compact default model (EfficientNet-Lite0 encoder, a narrower decoder,
+head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU.
+
+A bundle is a folder ``d2f/weights/<name>/`` in the installed package holding ``model.safetensors``
+(float16, to halve its size) and ``config.json``: the format of :meth:`D2F.save_pretrained`, written by
+:func:`export_bundle` (``scripts/export_bundled.py``) from a training run's output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from d2f.errors import CheckpointError, InputError
+from d2f.models.checkpoint import WEIGHTS_NAME, load_pretrained
+from d2f.models.config import D2FConfig
+from d2f.models.d2f import D2F
+
+#: Architectures by name.
+CONFIGS: dict[str, D2FConfig] = {
+    "d2f": D2FConfig(),
+    "d2f-lite": D2FConfig(
+        encoder="efficientnet_lite0",
+        decoder_features=64,
+        head_features=(16, 16),
+        fusion_features=(8, 8),
+    ),
+}
+
+#: The model :func:`d2f.render_image` and ``d2f render`` use when given none.
+DEFAULT_MODEL = "d2f-lite"
+
+#: Where bundles live: ``d2f/weights/<name>/`` inside the package.
+BUNDLE_ROOT = Path(__file__).resolve().parents[1] / "weights"
+
+
+def bundle_path(name: str = DEFAULT_MODEL) -> Path:
+    """The folder of the bundle ``name`` (which may not exist: d2f can be built without weights)."""
+    if name not in CONFIGS:
+        raise InputError(f"model: unknown model name {name!r}; known names: {', '.join(CONFIGS)}")
+    return BUNDLE_ROOT / name
+
+
+def is_bundled(name: str = DEFAULT_MODEL) -> bool:
+    """Whether the weights of the named model ship with this installation."""
+    return (bundle_path(name) / WEIGHTS_NAME).is_file()
+
+
+def load_bundled(name: str = DEFAULT_MODEL, *, map_location: str | torch.device = "cpu") -> D2F:
+    """Load a model shipped inside the package, in float32 and eval mode.
+
+    Reads the bundle's float16 ``model.safetensors`` into a float32 model built from its
+    ``config.json``: no pickle, nothing downloaded, well under a second for d2f-lite. Nothing is
+    cached: each call returns a new model.
+
+    Raises:
+        InputError: ``name`` is not a known model name.
+        CheckpointError: the named model has no weights in this installation, or its files are bad.
+    """
+    directory = bundle_path(name)
+    if not is_bundled(name):
+        raise CheckpointError(
+            f"{directory / WEIGHTS_NAME}: missing: this installation of d2f has no bundled weights "
+            f"for {name!r}"
+        )
+    return load_pretrained(directory, map_location=map_location)
+
+
+def export_bundle(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+    """Write a model saved with :meth:`D2F.save_pretrained` as a float16 bundle.
+
+    Every floating-point tensor is stored in float16 (batch-norm counters stay integers);
+    ``config.json`` is written unchanged. Both files are written atomically. Returns ``destination``.
+
+    Raises:
+        CheckpointError: ``source`` is not a saved model, or a weight does not fit in float16.
+    """
+    model = load_pretrained(source)
+    for key, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value.half()).all()):
+            raise CheckpointError(f"{source}: {key} has values outside the float16 range; cannot bundle it")
+    return model.half().save_pretrained(destination)

@@ -1,0 +1,157 @@
+"""Images in, bokeh images out: the Python entry point of d2f.
+
+:func:`render_image` takes a path, a Pillow image, an (H, W, 3) uint8 array or a tensor and returns the
+same kind of thing, at exactly the input size. :func:`predict` is the tensor-level step underneath it
+(the command-line tool uses it too, to get the defocus map as well).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from d2f.errors import InputError
+from d2f.io import array_to_tensor, pil_to_tensor, read_image, tensor_to_array, tensor_to_pil
+
+if TYPE_CHECKING:
+    from d2f.models import D2F, D2FOutput
+
+#: Accepted values of ``precision`` (those of ``D2F.forward``).
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+
+#: What :func:`render_image` accepts (and returns, with a path giving a Pillow image).
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
+
+
+def default_model() -> D2F:
+    """The bundled default model (d2f-lite): loaded anew on each call, float32, eval mode, on the CPU.
+
+    Raises an InputError saying what to pass instead when this installation has no bundled weights.
+    """
+    from d2f.models.presets import DEFAULT_MODEL, is_bundled, load_bundled
+
+    if not is_bundled(DEFAULT_MODEL):
+        raise InputError(
+            f"no model available: this installation of d2f has no bundled {DEFAULT_MODEL} weights; pass "
+            "model=d2f.models.load_official(stage1, stage2) for the paper's checkpoints or "
+            "model=d2f.models.load_pretrained(path) for d2f's own format"
+        )
+    return load_bundled(DEFAULT_MODEL)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` or ``"auto"``: CUDA when available, else the CPU; otherwise the device named."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise InputError(f"device: expected 'auto', 'cpu' or 'cuda[:index]', got {device!r}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device: 'cuda' was requested but CUDA is not available on this machine")
+    return resolved
+
+
+def predict(
+    model: D2F,
+    images: torch.Tensor,
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "fp32",
+    strength: float = 1.0,
+) -> D2FOutput:
+    """Run a D2F model on a batch (N, 3, H, W) of float images in [0, 1].
+
+    The model is moved to ``device`` (see :func:`resolve_device`; in place, as ``Module.to`` does) and
+    run in eval mode under ``torch.inference_mode()``; a model in training mode is put back into it
+    afterwards. ``precision="bf16"`` runs the networks under bfloat16 autocast with channels-last
+    tensors (the renderer and the final blend stay float32). ``strength`` scales the blur (see
+    ``D2F.forward``: 0 gives the images back, 1 is the model's own). Returns the model's ``D2FOutput``,
+    on ``device``.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(f"model: expected a d2f.models.D2F, got {type(model).__name__}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    _check_image_tensor(images, "images", dims=(4,))
+    target = resolve_device(device)
+    model.to(target)
+    batch = images.to(device=target, dtype=torch.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return model(batch, precision=precision, strength=strength)
+    finally:
+        model.train(was_training)
+
+
+def render_image(
+    image: ImageLike,
+    model: torch.nn.Module | None = None,
+    device: str | torch.device | None = None,
+    *,
+    precision: str = "fp32",
+    max_megapixels: float | None = 50.0,
+) -> ImageLike:
+    """Render bokeh for one image (or a batch of tensors), returned as the same kind of thing.
+
+    - a path (``str`` or ``os.PathLike``): the file is read with :func:`d2f.io.read_image` (EXIF
+      orientation applied, any colour mode converted to RGB, alpha dropped, ``max_megapixels``
+      enforced) and the result is an 8-bit RGB **Pillow image** (write it with :func:`d2f.io.write_image`);
+    - a Pillow image (any mode, taken as it is: no EXIF rotation): an 8-bit RGB Pillow image;
+    - an (H, W, 3) uint8 NumPy array: an (H, W, 3) uint8 array;
+    - a float tensor (3, H, W) or (N, 3, H, W) in [0, 1]: a tensor of the same shape, dtype and device.
+
+    The output has exactly the input's height and width. ``model`` defaults to :func:`default_model`;
+    ``device`` and ``precision`` are those of :func:`predict`. Everything runs under
+    ``torch.inference_mode()``, so a tensor result cannot take part in autograd (train with the model).
+    """
+    model = default_model() if model is None else model
+    if isinstance(image, (str, os.PathLike)):
+        tensor = read_image(Path(image), max_megapixels=max_megapixels)
+        return tensor_to_pil(_render_one(model, tensor, device, precision))
+    if isinstance(image, Image.Image):
+        return tensor_to_pil(_render_one(model, pil_to_tensor(image), device, precision))
+    if isinstance(image, np.ndarray):
+        return tensor_to_array(_render_one(model, array_to_tensor(image), device, precision))
+    if isinstance(image, torch.Tensor):
+        _check_image_tensor(image, "image", dims=(3, 4))
+        batch = image if image.dim() == 4 else image.unsqueeze(0)
+        bokeh = predict(model, batch, device=device, precision=precision).bokeh
+        return bokeh.reshape(image.shape).to(device=image.device, dtype=image.dtype)
+    raise InputError(
+        "image: expected a path, a PIL.Image.Image, an (H, W, 3) uint8 numpy array or a tensor, "
+        f"got {type(image).__name__}"
+    )
+
+
+def _render_one(
+    model: torch.nn.Module, image: torch.Tensor, device: str | torch.device | None, precision: str
+) -> torch.Tensor:
+    """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
+    return predict(model, image.unsqueeze(0), device=device, precision=precision).bokeh[0].float().cpu()
+
+
+def _check_image_tensor(image: object, name: str, *, dims: tuple[int, ...]) -> None:
+    """A finite float tensor in [0, 1] of shape (3, H, W) (if 3 in ``dims``) or (N, 3, H, W)."""
+    expected = " or ".join({3: "(3, H, W)", 4: "(N, 3, H, W)"}[dim] for dim in dims)
+    if not isinstance(image, torch.Tensor):
+        raise InputError(f"{name}: expected a tensor of shape {expected}, got {type(image).__name__}")
+    if image.dim() not in dims or image.shape[-3] != 3:
+        raise InputError(f"{name}: expected shape {expected}, got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise InputError(f"{name}: expected a floating-point tensor in [0, 1], got {image.dtype}")
+    if image.numel() == 0:
+        raise InputError(f"{name}: expected a non-empty tensor, got shape {tuple(image.shape)}")
+    if not bool(torch.isfinite(image).all()):
+        raise InputError(f"{name}: expected finite values, found NaN or inf")
+    low, high = float(image.min()), float(image.max())
+    if low < 0.0 or high > 1.0:
+        raise InputError(f"{name}: expected values in [0, 1], got the range [{low:.4g}, {high:.4g}]")

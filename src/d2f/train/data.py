@@ -1,0 +1,169 @@
+"""Data for training: the datasets a config names, and a batch order that survives interruptions.
+
+Exact resumption needs every batch to be a function of the step alone, whatever the number of loader
+processes and wherever the run was interrupted. So:
+
+- :class:`StepBatchSampler` walks epochs of a :class:`~torch.utils.data.DistributedSampler`
+  permutation (seeded, one shard per process) and yields, for step ``s`` onwards, the keys
+  ``(epoch, index)`` of the images that step takes;
+- :class:`KeyedDataset` runs the underlying dataset's random augmentations (crops, flips) with all
+  global generators seeded from ``(seed, epoch, index)`` and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from d2f.errors import ConfigError, DataError
+from d2f.train.config import DataConfig
+
+#: Batch entries the training loop uses; others (names, scene parameters) are left out of batches.
+BATCH_KEYS = ("image", "bokeh", "defocus")
+
+
+def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
+    """(training, validation) datasets; EBB! folder problems surface here as ConfigErrors naming the path."""
+    val_size = config.val_size or config.size
+    if config.dataset == "synthetic":
+        from d2f.data import SyntheticBokehDataset
+
+        options = {"textures": config.textures, "kernel_scale": config.kernel_scale}
+        train = SyntheticBokehDataset(config.train_count, size=config.size, seed=config.seed, **options)
+        val = SyntheticBokehDataset(config.val_count or 16, size=val_size, seed=config.seed + 1, **options)
+        return train, val
+    from d2f.data import EBBDataset
+
+    options = {"resize": config.resize, "skip_bad": config.skip_bad, "seed": config.seed}
+    try:
+        train = EBBDataset(
+            config.root, config.train_split, crop_size=config.size, random_flip=config.random_flip, **options
+        )
+        val = EBBDataset(config.root, config.val_split, crop_size=val_size, **options)
+    except DataError as error:
+        raise ConfigError(f"config key data.root: {error}") from None
+    if config.val_count is not None and config.val_count < len(val):
+        val = Subset(val, range(config.val_count))
+    return train, val
+
+
+class KeyedDataset(Dataset):
+    """``dataset[index]`` under global generators seeded from ``(seed, epoch, index)``, keyed by the pair."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):  # datasets that draw their own crops per (epoch, index)
+            self.dataset.set_epoch(epoch)
+        sample_seed = hash((self.seed, epoch, index)) & (2**63 - 1)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed)
+                random.seed(sample_seed)
+                np.random.seed(sample_seed % 2**32)
+                return self.dataset[index]
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+class StepBatchSampler:
+    """Endless batches of ``(epoch, index)`` keys for this process, starting at ``start_step``.
+
+    Each epoch is the ``DistributedSampler`` permutation of that epoch (seeded by ``seed``; one shard per
+    process, padded to equal length), cut into full batches; a step's batch depends only on the step.
+    """
+
+    def __init__(
+        self,
+        length: int,
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start_step: int = 0,
+        shuffle: bool = True,
+    ):
+        self.sampler = DistributedSampler(
+            range(length), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+        )
+        self.batch_size = batch_size
+        self.batches_per_epoch = len(self.sampler) // batch_size
+        if self.batches_per_epoch == 0:
+            raise ConfigError(
+                f"config key run.batch_size: {batch_size} is more than the {len(self.sampler)} "
+                f"training images each of {world_size} process(es) gets"
+            )
+        self.start_step = start_step
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, batch = divmod(self.start_step, self.batches_per_epoch)
+        while True:
+            self.sampler.set_epoch(epoch)
+            indices = list(self.sampler)
+            for position in range(batch, self.batches_per_epoch):
+                chosen = indices[position * self.batch_size : (position + 1) * self.batch_size]
+                yield [(epoch, index) for index in chosen]
+            epoch, batch = epoch + 1, 0
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack the entries of :data:`BATCH_KEYS` that every sample has."""
+    keys = [key for key in BATCH_KEYS if all(key in sample for sample in samples)]
+    return {key: torch.stack([torch.as_tensor(sample[key]) for sample in samples]) for key in keys}
+
+
+def train_loader(
+    dataset: Dataset,
+    config: DataConfig,
+    batch_size: int,
+    *,
+    seed: int,
+    rank: int,
+    world_size: int,
+    start_step: int,
+    pin_memory: bool,
+) -> DataLoader:
+    """Endless loader of training batches from ``start_step`` on (see the module docstring)."""
+    sampler = StepBatchSampler(
+        len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size, start_step=start_step
+    )
+    return DataLoader(
+        KeyedDataset(dataset, seed),
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        persistent_workers=config.num_workers > 0,
+    )
+
+
+def val_loader(dataset: Dataset, config: DataConfig, batch_size: int) -> DataLoader:
+    """The validation images in a fixed order (augmentation-free datasets: no seeding needed)."""
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=config.num_workers, collate_fn=collate
+    )
+
+
+__all__ = [
+    "BATCH_KEYS",
+    "KeyedDataset",
+    "StepBatchSampler",
+    "build_datasets",
+    "collate",
+    "train_loader",
+    "val_loader",
+]

@@ -1,0 +1,150 @@
+"""Named architectures and the bundled weights: d2f-lite's size, load_bundled, export_bundle, the script.
+
+No trained weights are needed: each test builds a tiny bundle in a temporary folder and points the
+package's bundle location at it.
+"""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from d2f.errors import CheckpointError, InputError
+from d2f.models import CONFIGS, D2F, D2FConfig, EfficientNetLite0, load_bundled, load_pretrained, presets
+from d2f.pipeline import default_model
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = D2FConfig(
+    encoder="efficientnet_lite0",
+    decoder_features=8,
+    head_features=(8, 8),
+    fusion_features=(4,),
+    kernel_sizes=(3, 7),
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[D2F, Path]:
+    """A float32 model and its save_pretrained folder, standing in for a training run's output."""
+    torch.manual_seed(0)
+    model = D2F(TINY).eval()
+    return model, model.save_pretrained(tmp_path_factory.mktemp("run") / "model")
+
+
+@pytest.fixture
+def bundle_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "weights"
+    monkeypatch.setattr(presets, "BUNDLE_ROOT", root)
+    return root
+
+
+def test_lite_preset_is_an_efficientnet_lite0_model_under_25_mb() -> None:
+    model = D2F(CONFIGS["d2f-lite"])
+    assert isinstance(model.defocus_net.encoder, EfficientNetLite0)
+    parameters = sum(p.numel() for p in model.parameters())
+    float16_bytes = sum(2 * value.numel() for value in model.state_dict().values())
+    assert parameters < 5_000_000
+    assert float16_bytes < 25 * 2**20
+    assert CONFIGS["d2f"] == D2FConfig()
+
+
+def test_lite_preset_renders_any_size() -> None:
+    torch.manual_seed(0)
+    model = D2F(CONFIGS["d2f-lite"]).eval()
+    with torch.no_grad():
+        output = model(torch.rand(1, 3, 37, 101))
+    assert output.bokeh.shape == (1, 3, 37, 101)
+    assert output.defocus.shape == (1, 1, 64, 64)
+    assert bool(torch.isfinite(output.bokeh).all())
+
+
+def test_export_writes_float16_and_loads_back_as_float32(trained, bundle_root: Path) -> None:
+    model, saved = trained
+    bundle = presets.export_bundle(saved, bundle_root / "d2f-lite")
+    assert sorted(path.name for path in bundle.iterdir()) == ["config.json", "model.safetensors"]
+    stored = load_file(bundle / "model.safetensors")
+    assert {value.dtype for value in stored.values()} == {torch.float16, torch.int64}
+    loaded = load_bundled("d2f-lite")
+    assert not loaded.training and loaded.config == TINY
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            assert loaded.state_dict()[key].dtype == torch.float32
+            assert torch.equal(loaded.state_dict()[key], value.half().float()), key
+    image = torch.rand(1, 3, 40, 72)
+    with torch.no_grad():
+        difference = (loaded(image).bokeh - model(image).bokeh).abs().max()
+    assert difference < 2e-2
+
+
+def test_export_refuses_weights_beyond_float16(tmp_path: Path) -> None:
+    model = D2F(TINY)
+    with torch.no_grad():
+        model.radiance_net.conv1.weight[0, 0] = 1e6
+    saved = model.save_pretrained(tmp_path / "model")
+    with pytest.raises(CheckpointError, match=r"radiance_net\.conv1\.weight .*float16"):
+        presets.export_bundle(saved, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_unknown_and_missing_bundles(bundle_root: Path) -> None:
+    with pytest.raises(InputError, match=r"unknown model name 'd2f-huge'.*d2f-lite"):
+        load_bundled("d2f-huge")
+    with pytest.raises(CheckpointError, match="no bundled weights for 'd2f-lite'"):
+        load_bundled("d2f-lite")
+    assert not presets.is_bundled("d2f-lite")
+
+
+def test_default_model_is_the_bundle_and_says_so_when_it_is_missing(trained, bundle_root: Path) -> None:
+    with pytest.raises(InputError, match=r"no model available.*no bundled d2f-lite weights"):
+        default_model()
+    presets.export_bundle(trained[1], bundle_root / "d2f-lite")
+    model = default_model()
+    assert isinstance(model, D2F) and model.config == TINY and not model.training
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_importing_d2f_loads_no_model() -> None:
+    code = "import sys, d2f; d2f.__version__; print('d2f.models' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------------- scripts/export_bundled.py
+
+
+@pytest.fixture
+def export_script(monkeypatch: pytest.MonkeyPatch, bundle_root: Path):
+    """The script's ``main``, writing under ``bundle_root``, with the d2f-lite preset shrunk to TINY."""
+    monkeypatch.setitem(CONFIGS, "d2f-lite", TINY)
+    return runpy.run_path(str(REPO / "scripts" / "export_bundled.py"))["main"]
+
+
+def test_export_script_writes_the_bundle_and_reports_it(
+    export_script, trained, bundle_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert export_script([str(trained[1])]) == 0
+    out = capsys.readouterr().out
+    parameters = sum(p.numel() for p in trained[0].parameters())
+    assert f"wrote {bundle_root / 'd2f-lite'}: {parameters / 1e6:.2f} M parameters" in out
+    assert "max abs difference" in out
+    assert load_bundled().config == TINY
+    assert export_script([str(trained[1])]) == 2  # no silent replacement
+    assert "a bundle exists already" in capsys.readouterr().err
+    assert export_script([str(trained[1]), "--overwrite"]) == 0
+
+
+def test_export_script_refuses_another_architecture(
+    export_script, tmp_path: Path, bundle_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = D2F(D2FConfig(encoder="resnet18", decoder_features=8, head_features=(8, 8), kernel_sizes=(3, 7)))
+    saved = other.save_pretrained(tmp_path / "other")
+    assert export_script([str(saved)]) != 0
+    assert "not the d2f-lite architecture (differs in encoder" in capsys.readouterr().err
+    assert not bundle_root.exists()
+    assert isinstance(load_pretrained(saved), D2F)

@@ -1,0 +1,103 @@
+import pytest
+import torch
+import torchvision
+from safetensors.torch import load_file
+from tiny_run import tiny_config
+
+from d2f.errors import CheckpointError, ConfigError
+from d2f.models import D2F
+from d2f.train import loop
+from d2f.train.model import check_init_architecture, load_encoder_weights
+from d2f.train.stages import Stage1, Stage2, stage_loss
+
+
+def weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def changed(before, after, prefix):
+    keys = [key for key in before if key.startswith(prefix)]
+    assert keys
+    return [key for key in keys if not torch.equal(before[key], after[key])]
+
+
+def test_stage1_trains_the_defocus_and_radiance_networks_then_stage2_only_the_fusion(tmp_path):
+    config = tiny_config("run.steps=2", "run.ema_decay=null", "run.sample_count=2")
+    torch.manual_seed(0)
+    D2F(config.model.architecture).save_pretrained(tmp_path / "initial")
+    stage1 = loop.train(
+        tiny_config("run.steps=2", "run.ema_decay=null", f"model.init={tmp_path / 'initial'}"),
+        tmp_path / "stage1",
+        progress=False,
+    )
+    initial, after1 = weights(tmp_path / "initial"), weights(stage1)
+    assert changed(initial, after1, "defocus_net.") and changed(initial, after1, "radiance_net.")
+    assert not changed(initial, after1, "fusion_net.")
+
+    stage2 = loop.train(
+        tiny_config("stage=2", "run.steps=2", "run.ema_decay=null", f"model.init={stage1}"),
+        tmp_path / "stage2",
+        progress=False,
+    )
+    after2 = weights(stage2)
+    assert changed(after1, after2, "fusion_net.")
+    assert not changed(after1, after2, "defocus_net.") and not changed(after1, after2, "radiance_net.")
+    assert (tmp_path / "stage2" / "samples" / "step_000002.png").is_file()
+
+
+def test_stage_outputs_and_losses():
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = D2F(config.model.architecture)
+    image, target = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
+    first = Stage1(model)(image, target)
+    assert first.prediction.shape == (2, 3, 64, 64) and first.target.shape == (2, 3, 64, 64)
+    loss, parts = stage_loss(config.loss, first, torch.rand(2, 1, 128, 128))
+    assert set(parts) == {"l1", "ssim", "defocus_range", "defocus"} and loss.requires_grad
+    second = Stage2(model).train()(image, target)
+    assert second.prediction.shape == (2, 3, 128, 128) and second.raw_mask.shape == (2, 1, 128, 128)
+    assert set(torch.unique(second.initial_mask).tolist()) <= {0.0, 1.0}
+    assert not model.defocus_net.training and model.fusion_net.training
+    _, parts = stage_loss(config.loss, second)
+    assert set(parts) == {"l1", "gradient", "mask"}
+
+
+def test_encoder_weights_from_a_torchvision_file(tmp_path):
+    torch.manual_seed(1)
+    resnet = torchvision.models.resnet18(weights=None)
+    torch.save(resnet.state_dict(), tmp_path / "resnet18.pth")
+    model = D2F(tiny_config("model.architecture.encoder=resnet18").model.architecture)
+    load_encoder_weights(model, tmp_path / "resnet18.pth")
+    assert torch.equal(model.defocus_net.encoder.stem[0].weight, resnet.conv1.weight)
+    assert torch.equal(model.defocus_net.encoder.layer4[1].bn2.running_var, resnet.layer4[1].bn2.running_var)
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "resnet34.pth")
+    with pytest.raises(
+        CheckpointError, match=r"resnet34\.pth: does not fit the resnet18 encoder \(unexpected: "
+    ):
+        load_encoder_weights(model, tmp_path / "resnet34.pth")
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch weights file"):
+        load_encoder_weights(model, tmp_path / "junk.pth")
+    lite = D2F(tiny_config().model.architecture)  # d2f-lite's encoder takes its own ImageNet file
+    with pytest.raises(CheckpointError, match="does not match EfficientNet-Lite0"):
+        load_encoder_weights(lite, tmp_path / "resnet18.pth")
+
+
+def test_init_must_match_the_declared_architecture(tmp_path):
+    D2F(tiny_config().model.architecture).save_pretrained(tmp_path / "model")
+    check_init_architecture(tiny_config(f"model.init={tmp_path / 'model'}").model)
+    config = tiny_config(f"model.init={tmp_path / 'model'}", "model.architecture.decoder_features=48")
+    with pytest.raises(
+        ConfigError, match=r"config key model\.architecture\.decoder_features: 48 differs from 32"
+    ):
+        loop.train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "not_a_model").mkdir()
+    with pytest.raises(ConfigError, match="not a folder written by save_pretrained"):
+        check_init_architecture(tiny_config(f"model.init={tmp_path / 'not_a_model'}").model)
+
+
+def test_bf16_needs_cuda(tmp_path):
+    with pytest.raises(ConfigError, match=r"config key run\.precision: bf16 autocast needs CUDA"):
+        loop.train(tiny_config("run.precision=bf16", "run.device=cpu"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
