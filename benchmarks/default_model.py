@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from d2f.cli.demo import SAMPLE_PHOTO
 from d2f.io import read_image
 from d2f.models import CONFIGS, D2F, load_bundled, load_pretrained, presets
-from d2f.render import saturation_weight, weighted_layered_render
+from timing import median_seconds, peak_rss_bytes, pipeline_split
 
 NAME = "d2f-lite"
 SIZE = (1024, 1536)
@@ -60,45 +59,6 @@ def _model(image: torch.Tensor) -> tuple[D2F, str]:
     return model, "random weights, defocus spread over [0, 1]"
 
 
-def _median_seconds(function, runs: int, device: str) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(runs):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _timings(model: D2F, image: torch.Tensor, runs: int, precision: str = "fp32") -> dict:
-    device = image.device.type
-    small = F.interpolate(image, size=model.stage1_size(*SIZE), mode="bilinear", align_corners=False)
-    defocus = model.defocus_net(small)
-
-    def render() -> torch.Tensor:
-        return weighted_layered_render(small, defocus, saturation_weight(small, model.radiance_net(small)))
-
-    bokeh_small = render()
-    return {
-        "end_to_end": _median_seconds(lambda: model(image, precision=precision), runs, device),
-        "defocus_network": _median_seconds(lambda: model.defocus_net(small), runs, device),
-        "radiance_and_renderer": _median_seconds(render, runs, device),
-        "fusion": _median_seconds(lambda: model.fuse(image, defocus, bokeh_small), runs, device),
-    }
-
-
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
-
-
 def child(case: str, runs: int) -> dict:
     """One measurement, in this fresh process."""
     with torch.inference_mode():
@@ -116,21 +76,21 @@ def child(case: str, runs: int) -> dict:
             return {"seconds": seconds, "bytes": size, "parameters": parameters, "weights": weights}
         if case == "cpu_time":
             image = _image("cpu")
-            return _timings(_model(image)[0], image, runs)
+            return pipeline_split(_model(image)[0], image, runs)
         if case == "cpu_memory":
             image = _image("cpu")
             model = _model(image)[0]
             start = time.perf_counter()
             model(image)
-            return {"seconds": time.perf_counter() - start, "peak_rss": _peak_rss_bytes()}
+            return {"seconds": time.perf_counter() - start, "peak_rss": peak_rss_bytes()}
         if case == "cuda":
             image = _image("cuda")
             model = _model(image)[0]
             fp32, bf16 = model(image).bokeh, model(image, precision="bf16").bokeh
             return {
                 "device": torch.cuda.get_device_name(),
-                "fp32": _timings(model, image, runs),
-                "bf16": _median_seconds(lambda: model(image, precision="bf16"), runs, "cuda"),
+                "fp32": pipeline_split(model, image, runs),
+                "bf16": median_seconds(lambda: model(image, precision="bf16"), runs, "cuda"),
                 "max_abs_difference": float((bf16 - fp32).abs().max()),
             }
     raise ValueError(f"unknown case {case!r}")

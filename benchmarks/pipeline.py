@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +33,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from d2f.models import D2F, checkpoint_filter_fn
-from d2f.render import saturation_weight, weighted_layered_render
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT.parent / "shared" / "ebb_samples" / "original" / "2977.jpg"
@@ -43,6 +41,8 @@ LARGE_SIZE = (3000, 4000)
 
 sys.path.insert(0, str(ROOT / "tests" / "models"))
 from reference_weights import reference_state_dicts  # noqa: E402
+
+from timing import median_seconds, peak_rss_bytes, pipeline_split  # noqa: E402
 
 
 def _model(device: str) -> D2F:
@@ -63,69 +63,27 @@ def _image(size: tuple[int, int], device: str) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False).clamp(0, 1).to(device)
 
 
-def _median_seconds(function, runs: int, device: str) -> float:
-    function()  # warm-up: allocator, kernel selection, NNPACK/cuDNN plans
-    times = []
-    for _ in range(runs):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _split(model: D2F, image: torch.Tensor, runs: int, device: str, precision: str = "fp32") -> dict:
-    """Median seconds of each step, run alone on the same inputs as the pipeline gives it."""
-    image_small = F.interpolate(
-        image, size=model.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
-    )
-    defocus = model.defocus_net(image_small)
-
-    def render():
-        weight = saturation_weight(image_small, model.radiance_net(image_small))
-        return weighted_layered_render(image_small, defocus, weight)
-
-    bokeh_small = render()
-    return {
-        "end_to_end": _median_seconds(lambda: model(image, precision=precision), runs, device),
-        "defocus_network": _median_seconds(lambda: model.defocus_net(image_small), runs, device),
-        "radiance_and_renderer": _median_seconds(render, runs, device),
-        "fusion": _median_seconds(lambda: model.fuse(image, defocus, bokeh_small), runs, device),
-    }
-
-
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
-
-
 def child(case: str, runs: int) -> dict:
     """One measurement, in this (fresh) process."""
     with torch.inference_mode():
         if case == "cpu_time":
-            return _split(_model("cpu"), _image(SIZE, "cpu"), runs, "cpu")
+            return pipeline_split(_model("cpu"), _image(SIZE, "cpu"), runs)
         if case.startswith("cpu_memory_"):
             size = SIZE if case == "cpu_memory_small" else LARGE_SIZE
             model, image = _model("cpu"), _image(size, "cpu")
             start = time.perf_counter()
             model(image)
-            return {"seconds": time.perf_counter() - start, "peak_rss": _peak_rss_bytes()}
+            return {"seconds": time.perf_counter() - start, "peak_rss": peak_rss_bytes()}
         if case == "cuda":
             model, image = _model("cuda"), _image(SIZE, "cuda")
             fp32 = model(image).bokeh
             bf16 = model(image, precision="bf16").bokeh
             return {
-                "fp32": _median_seconds(lambda: model(image), runs, "cuda"),
-                "bf16": _median_seconds(lambda: model(image, precision="bf16"), runs, "cuda"),
+                "fp32": median_seconds(lambda: model(image), runs, "cuda"),
+                "bf16": median_seconds(lambda: model(image, precision="bf16"), runs, "cuda"),
                 "max_abs_difference": float((bf16 - fp32).abs().max()),
                 "mean_abs_difference": float((bf16 - fp32).abs().mean()),
-                "split_fp32": _split(model, image, runs, "cuda"),
+                "split_fp32": pipeline_split(model, image, runs),
                 "device": torch.cuda.get_device_name(),
             }
     raise ValueError(f"unknown case {case!r}")

@@ -1,12 +1,12 @@
 """Draw the README's contact sheet: input | defocus | output | ground truth, one row per photo.
 
     python scripts/contact_sheet.py                                  # -> docs/contact_sheet.jpg
-    python scripts/contact_sheet.py --data ../shared/ebb_samples --model PATH --output sheet.jpg
+    python scripts/contact_sheet.py --data ../shared/ebb_samples --output ebb_sheet.jpg
 
-Rows: every pair of DATA (``original/`` and ``bokeh/``; the EBB! samples by default), then the bundled
-sample photo of ``d2f demo`` (no ground truth: its cell stays blank). The model is the bundled default
-(or ``--model`` d2f-lite|PATH). Each cell is downscaled to ``--row-height`` pixels, so the sheet stays
-small (the EBB! photos are not ours to redistribute at full size).
+Rows: every pair of ``--data`` (``original/`` and ``bokeh/``), if given, then the bundled sample photo
+of ``d2f demo`` (no ground truth: its cell stays blank). The model is the bundled default (or
+``--model`` d2f-lite|PATH). The committed sheet shows the sample photo only: the EBB! photos are not
+ours to redistribute, so a sheet with them is for local use and is never committed.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ LABEL_HEIGHT = 18
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "ebb_samples",
-                        help="folder of pairs: original/ and bokeh/ (default: ../shared/ebb_samples)")
+    parser.add_argument("--data", type=Path, help="folder of pairs: original/ and bokeh/ (default: none)")
     parser.add_argument("--model", default="d2f-lite", help="a bundled model name or a model folder")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "contact_sheet.jpg")
     parser.add_argument("--row-height", type=int, default=256, help="height of each row in pixels")
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(args.model)
-        rows = [(pair.name, pair.original, pair.bokeh) for pair in find_pairs(args.data)]
+        pairs = find_pairs(args.data) if args.data is not None else []
+        rows = [(pair.name, pair.original, pair.bokeh) for pair in pairs]
         rows.append(("sample photo", SAMPLE_PHOTO, None))
         sheet = draw_sheet(model, rows, args.row_height)
     except D2FError as error:

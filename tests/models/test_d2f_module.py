@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from d2f.errors import InputError
+from d2f.errors import ConfigError, InputError
 from d2f.models import D2F, D2FConfig, D2FOutput
 from d2f.render import saturation_weight, weighted_layered_render
 
@@ -150,3 +150,39 @@ def test_image_on_another_device_is_an_input_error():
         model = D2F()
     with pytest.raises(InputError, match="image: expected the model's device"):
         model(torch.rand(1, 3, 32, 32))
+
+
+def test_fuse_checks_that_stage1_results_match_the_image(parity_model):
+    image = torch.rand(2, 3, 32, 32)
+    with pytest.raises(InputError, match="defocus: expected a batch of 2"):
+        parity_model.fuse(image, torch.rand(1, 1, 64, 64), torch.rand(2, 3, 64, 64))
+    with pytest.raises(InputError, match="bokeh_small: expected batch and spatial size"):
+        parity_model.fuse(image, torch.rand(2, 1, 64, 64), torch.rand(2, 3, 64, 32))
+
+
+@pytest.mark.parametrize("clamp_defocus", [False, True])
+def test_clamp_defocus_renders_out_of_range_maps_in_range(clamp_defocus, monkeypatch):
+    # A defocus map far below 0 selects no layer: unclamped (the paper's behaviour) it renders black,
+    # clamped (d2f's own models) it renders the sharp image.
+    config = D2FConfig(
+        encoder="efficientnet_lite0",
+        decoder_features=8,
+        head_features=(8, 8),
+        fusion_features=(4, 4),
+        clamp_defocus=clamp_defocus,
+    )
+    model = D2F(config).eval()
+    monkeypatch.setattr(model.defocus_net, "forward", lambda image: torch.full_like(image[:, :1], -1.0))
+    image_small = torch.rand(1, 3, 64, 64) * 0.9
+    with torch.no_grad():
+        defocus, bokeh_small = model.render_stage1(image_small)
+    assert torch.equal(defocus, torch.full_like(defocus, -1.0))  # the raw map is returned
+    if clamp_defocus:
+        torch.testing.assert_close(bokeh_small, image_small, atol=1e-5, rtol=0)
+    else:
+        assert bokeh_small.abs().max() < 1e-6
+
+
+def test_clamp_defocus_must_be_a_bool():
+    with pytest.raises(ConfigError, match="clamp_defocus"):
+        D2FConfig(clamp_defocus="yes")

@@ -183,11 +183,11 @@ def test_unknown_or_unsupported_encoder_is_a_config_error(encoder):
         DefocusNet(encoder)
 
 
-@pytest.mark.parametrize("strip_height", [1, 2, 5, 8])
+@pytest.mark.parametrize("strip_height", [1, 2, 5])
 def test_defocus_head_strips_equal_one_piece(strip_height, monkeypatch):
     torch.manual_seed(0)
-    head = DefocusHead(32, (16, 8)).eval()
-    x = torch.randn(2, 32, 23, 17)
+    head = DefocusHead(16, (12, 8)).eval()
+    x = torch.randn(2, 16, 23, 17)
     pieces = []
     forward = head._forward
     monkeypatch.setattr(head, "_forward", lambda strip: pieces.append(strip.shape[-2]) or forward(strip))

@@ -7,7 +7,7 @@ from tiny_run import tiny_config
 from d2f.errors import CheckpointError, ConfigError
 from d2f.models import D2F
 from d2f.train import loop
-from d2f.train.model import check_init_architecture, load_encoder_weights
+from d2f.train.model import build_model, check_init_architecture, load_encoder_weights
 from d2f.train.stages import Stage1, Stage2, stage_loss
 
 
@@ -101,3 +101,10 @@ def test_bf16_needs_cuda(tmp_path):
     with pytest.raises(ConfigError, match=r"config key run\.precision: bf16 autocast needs CUDA"):
         loop.train(tiny_config("run.precision=bf16", "run.device=cpu"), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_trained_models_render_with_the_defocus_clamp():
+    # Training renders the clamped map, so the model it builds (and exports) must render that way too.
+    config = tiny_config()
+    assert config.model.architecture.clamp_defocus is False
+    assert build_model(config.model).config.clamp_defocus is True

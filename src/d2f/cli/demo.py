@@ -37,10 +37,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from d2f.cli.render import _check_options, _render_job, load_model, plan_jobs
+    from d2f.cli.render import check_options, load_model, plan_jobs, render_job
     from d2f.pipeline import resolve_device
 
-    _check_options(args)
+    check_options(args)
     device = resolve_device(args.device)
     if not SAMPLE_PHOTO.is_file():
         raise D2FError(f"{SAMPLE_PHOTO}: the sample photo is missing from this installation of d2f")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     job = jobs[0]
     try:
-        _render_job(model, job, args, device)
+        render_job(model, job, args, device)
     except (RuntimeError, OSError, MemoryError) as error:
         if args.debug:
             raise

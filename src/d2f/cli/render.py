@@ -118,7 +118,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from d2f.pipeline import resolve_device
 
-    _check_options(args)
+    check_options(args)
     device = resolve_device(args.device)
     jobs, failures = plan_jobs(
         args.inputs, args.output, save_defocus=args.save_defocus, overwrite=args.overwrite
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     return max((failure.exit_code for failure in failures), default=0)
 
 
-def _check_options(args: argparse.Namespace) -> None:
+def check_options(args: argparse.Namespace) -> None:
     if not 1 <= args.quality <= 100:
         raise InputError(f"--quality: expected an integer from 1 to 100, got {args.quality}")
     if not args.max_megapixels > 0:
@@ -265,7 +265,7 @@ def _render_all(
     progress = tqdm(jobs, desc="d2f render", unit="image", file=sys.stderr, disable=len(jobs) <= 1)
     for job in progress:
         try:
-            _render_job(model, job, args, device)
+            render_job(model, job, args, device)
         except D2FError as error:
             if args.debug:
                 raise
@@ -281,7 +281,7 @@ def _render_all(
     return failures
 
 
-def _render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
+def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
     import torch.nn.functional as F
 
     from d2f.io import read_image, write_defocus, write_defocus_color, write_image

@@ -27,7 +27,10 @@ EPILOG = "exit status: 0 all written; 2 bad arguments or a bad texture folder; 1
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "synth", parents=[common], help="write synthetic training scenes", description=DESCRIPTION,
+        "synth",
+        parents=[common],
+        help="write synthetic training scenes",
+        description=DESCRIPTION,
         epilog=EPILOG,
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created)")
@@ -36,10 +39,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--seed", default=0, type=int, metavar="S", help="random seed (default: 0)")
     parser.add_argument("--textures", type=Path, metavar="DIR", help="folder of photos and RGBA cut-outs")
     parser.add_argument("--workers", default=1, type=int, metavar="K", help="processes (default: 1)")
-    parser.add_argument("--kernel-scale", default=1.0, type=float, metavar="X",
-                        help="multiply the blur range (default: 1, background blur up to 70 px at half size)")
-    parser.add_argument("--device", default="cpu", metavar="{cpu,cuda}",
-                        help="where to render (default: cpu)")
+    parser.add_argument(
+        "--kernel-scale",
+        default=1.0,
+        type=float,
+        metavar="X",
+        help="multiply the blur range (default: 1, background blur up to 70 px at half size)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", metavar="{cpu,cuda}", help="where to render (default: cpu)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,8 +80,9 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
     return size
 
 
-def _write_one(index: int, seed: int, size: tuple[int, int], textures, kernel_scale: float, device: str,
-               out: Path) -> str:
+def _write_one(
+    index: int, seed: int, size: tuple[int, int], textures, kernel_scale: float, device: str, out: Path
+) -> str:
     from d2f.data.synthetic import generate_scene, scene_name, write_scene
 
     scene = generate_scene([seed, index], size, textures, kernel_scale=kernel_scale, device=device)
@@ -93,8 +103,9 @@ def _start_worker(threads: int, textures) -> None:
     _worker_textures = textures
 
 
-def _write_in_worker(index: int, seed: int, size: tuple[int, int], kernel_scale: float, device: str,
-                     out: Path) -> str:
+def _write_in_worker(
+    index: int, seed: int, size: tuple[int, int], kernel_scale: float, device: str, out: Path
+) -> str:
     return _write_one(index, seed, size, _worker_textures, kernel_scale, device, out)
 
 
@@ -131,8 +142,9 @@ def _run_pool(args: argparse.Namespace, size: tuple[int, int], textures, progres
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     # "spawn": each worker starts clean, whatever threads torch has started in this process.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(args.workers, mp_context=context, initializer=_start_worker,
-                             initargs=(threads, textures)) as pool:
+    with ProcessPoolExecutor(
+        args.workers, mp_context=context, initializer=_start_worker, initargs=(threads, textures)
+    ) as pool:
         futures = [
             pool.submit(_write_in_worker, index, args.seed, size, args.kernel_scale, args.device, args.out)
             for index in range(args.count)

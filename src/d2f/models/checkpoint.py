@@ -148,7 +148,10 @@ def load_pretrained(path: str | os.PathLike[str], *, map_location: str | torch.d
             raise CheckpointError(
                 f"{required}: missing; a saved D2F model needs {WEIGHTS_NAME} and {CONFIG_NAME}"
             )
-    model = _empty_model(_read_config(config_path), config_path)
+    try:
+        model = _empty_model(_read_config(config_path))
+    except ConfigError as error:  # a config that passes its own checks but names an unusable encoder
+        raise CheckpointError(f"{config_path}: {error}") from error
     try:
         state_dict = load_file(weights_path, device="cpu")
     except (SafetensorError, OSError) as error:
@@ -180,8 +183,10 @@ def _read_official(path: Path, map_location: str | torch.device) -> dict[str, to
                 "only checkpoints of plain tensors are accepted"
             ) from error
         raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint, or one holding objects other than tensors (refused unread)"
+            f"{path}: not a PyTorch checkpoint of plain tensors (weights-only loading refused it)"
         ) from error
+    except PermissionError as error:
+        raise CheckpointError(f"{path}: permission denied") from error
     except Exception as error:  # torch.load reports corrupt files with many exception types
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (unreadable or corrupt)") from error
     if isinstance(loaded, dict) and isinstance(loaded.get("net"), dict):
@@ -238,13 +243,10 @@ def _read_config(path: Path) -> D2FConfig:
         raise CheckpointError(f"{path}: {error}") from error
 
 
-def _empty_model(config: D2FConfig, config_path: Path | None = None) -> D2F:
+def _empty_model(config: D2FConfig) -> D2F:
     """A D2F without storage (on the meta device): initialising weights that get replaced costs time."""
-    try:
-        with torch.device("meta"):
-            return D2F(config)
-    except ConfigError as error:
-        raise CheckpointError(f"{config_path}: {error}") from error
+    with torch.device("meta"):
+        return D2F(config)
 
 
 def _fill(model: D2F, state_dict: Mapping[str, torch.Tensor], map_location: str | torch.device) -> D2F:

@@ -31,6 +31,9 @@ class D2FConfig:
         stage1_scale: stage 1 runs at the input size divided by this ...
         stage1_multiple: ... rounded to a multiple of this (at least one multiple).
         focus_threshold: threshold of the initial binary focus mask (training only).
+        clamp_defocus: render with the defocus map clamped to [0, 1]. Outside that range no layer
+            covers a pixel, so an unclamped map can render black holes; d2f trains with the clamp and
+            its own models set it. The paper's checkpoints were made without it (False reproduces them).
     """
 
     encoder: str = "resnext50_32x4d"
@@ -46,6 +49,7 @@ class D2FConfig:
     stage1_scale: float = 2.0
     stage1_multiple: int = 64
     focus_threshold: float = 1 / 8
+    clamp_defocus: bool = False
 
     def __post_init__(self) -> None:
         for name in ("decoder_features", "radiance_features", "stage1_multiple"):
@@ -72,6 +76,8 @@ class D2FConfig:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
             raise ConfigError(f"focus_threshold: expected a number in (0, 1), got {threshold!r}")
         object.__setattr__(self, "focus_threshold", float(threshold))
+        if not isinstance(self.clamp_defocus, bool):
+            raise ConfigError(f"clamp_defocus: expected true or false, got {self.clamp_defocus!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``{"architecture": "D2F", <every field>}`` (tuples as lists)."""

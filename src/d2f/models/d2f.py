@@ -108,14 +108,31 @@ class D2F(nn.Module):
         image = self._check_image(image)
         _check_options(precision, strip_height)
         _check_strength(strength)
-        config = self.config
         image_small = F.interpolate(
             image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
         )
-        with self._network_precision(image, precision):
+        defocus, bokeh_small = self.render_stage1(image_small, precision=precision, strength=strength)
+        if strength == 0:
+            # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
+            bokeh, fusion_mask = image.clone(), torch.ones_like(image[:, :1])
+        else:
+            bokeh, fusion_mask = self._fuse(image, defocus, bokeh_small, precision, strip_height)
+        return D2FOutput(bokeh=bokeh, defocus=defocus, bokeh_small=bokeh_small, fusion_mask=fusion_mask)
+
+    def render_stage1(
+        self, image_small: torch.Tensor, *, precision: str = "fp32", strength: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 1-2 on an image already at stage-1 size: ``(defocus, bokeh_small)``.
+
+        The renderer runs in float32 (or wider) whatever ``precision`` says. With ``strength != 1``
+        the returned defocus map is the scaled and clipped one that was rendered; otherwise it is the
+        network's raw map, rendered clamped to [0, 1] when ``config.clamp_defocus`` is set.
+        """
+        config = self.config
+        with self._network_precision(image_small, precision):
             network_input = _memory_format(image_small, precision)
-            defocus = self.defocus_net(network_input).to(image.dtype).contiguous()
-            radiance = self.radiance_net(network_input).to(image.dtype).contiguous()
+            defocus = self.defocus_net(network_input).to(image_small.dtype).contiguous()
+            radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
         if strength != 1:
             defocus = (defocus * strength).clamp(0, 1)
         weight = saturation_weight(
@@ -125,15 +142,11 @@ class D2F(nn.Module):
             gain=config.saturation_gain,
             power=config.saturation_power,
         )
+        rendered_defocus = defocus.clamp(0, 1) if config.clamp_defocus else defocus
         bokeh_small = weighted_layered_render(
-            image_small, defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
-        ).to(image.dtype)
-        if strength == 0:
-            # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
-            bokeh, fusion_mask = image.clone(), torch.ones_like(image[:, :1])
-        else:
-            bokeh, fusion_mask = self._fuse(image, defocus, bokeh_small, precision, strip_height)
-        return D2FOutput(bokeh=bokeh, defocus=defocus, bokeh_small=bokeh_small, fusion_mask=fusion_mask)
+            image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
+        ).to(image_small.dtype)
+        return defocus, bokeh_small
 
     def fuse(
         self,

@@ -29,10 +29,12 @@ def check_init_architecture(config: ModelConfig) -> None:
         saved = D2FConfig.from_dict(json.loads(config_path.read_text()))
     except (ValueError, ConfigError) as error:
         raise ConfigError(f"config key model.init: {config_path} is not a D2F config ({error})") from None
+    # Training sets clamp_defocus itself (see build_model), so it may differ from the YAML.
     differing = [
         field.name
         for field in dataclasses.fields(D2FConfig)
-        if getattr(saved, field.name) != getattr(config.architecture, field.name)
+        if field.name != "clamp_defocus"
+        and getattr(saved, field.name) != getattr(config.architecture, field.name)
     ]
     if differing:
         raise ConfigError(
@@ -45,6 +47,9 @@ def check_init_architecture(config: ModelConfig) -> None:
 def build_model(config: ModelConfig) -> D2F:
     """The model a run starts from, on the CPU in training mode."""
     model = load_pretrained(config.init) if config.init is not None else D2F(config.architecture)
+    # d2f trains with the defocus map clamped to the renderer's range, so the model it exports renders
+    # that way too (see D2FConfig.clamp_defocus).
+    model.config = dataclasses.replace(model.config, clamp_defocus=True)
     if config.encoder_weights is not None:
         load_encoder_weights(model, config.encoder_weights)
     return model.train()

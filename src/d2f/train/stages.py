@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from d2f.models import D2F, initial_focus_mask
-from d2f.render import saturation_weight, weighted_layered_render
 from d2f.train.config import LossConfig
 from d2f.train.losses import (
     defocus_loss,
@@ -62,24 +61,13 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def render_stage1(model: D2F, image_small: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Defocus map and layered bokeh of an image already at stage-1 resolution (renderer in fp32).
 
-    The renderer sees the defocus map clamped to [0, 1]: outside that range no layer covers a pixel and
-    the normalised rendering divides tiny numbers, which wrecks training; the returned map is the raw
-    one, which :func:`defocus_range_loss` keeps in range.
+    The model renders with the defocus map clamped to [0, 1] (``build_model`` sets
+    ``clamp_defocus``): outside that range no layer covers a pixel and the normalised rendering divides
+    tiny numbers, which wrecks training; the returned map is the raw one, which
+    :func:`defocus_range_loss` keeps in range.
     """
-    config = model.config
-    defocus = model.defocus_net(image_small).float()
-    radiance = model.radiance_net(image_small).float()
-    weight = saturation_weight(
-        image_small,
-        radiance,
-        threshold=config.saturation_threshold,
-        gain=config.saturation_gain,
-        power=config.saturation_power,
-    )
-    bokeh_small = weighted_layered_render(
-        image_small, defocus.clamp(0, 1), weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
-    )
-    return defocus, bokeh_small
+    defocus, bokeh_small = model.render_stage1(image_small)
+    return defocus.float(), bokeh_small.float()
 
 
 class Stage1(nn.Module):
