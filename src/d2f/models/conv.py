@@ -13,13 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Below this many pixels per channel the direct method is faster (measured on a 2-core AMD EPYC).
+_WINOGRAD_MIN_PIXELS = 1024
+
 
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
     """``F.conv2d`` of a 3x3, stride-1 kernel, through NNPACK's Winograd path when it applies.
 
-    It applies to a float32, contiguous 4-d CPU input and float32 weights when no gradient is needed,
-    CPU autocast is off, and NNPACK is available and enabled (``torch.backends.nnpack.flags(enabled=False)``
-    turns it off). Otherwise, and if NNPACK declines, this is the ordinary convolution.
+    It applies to a float32, contiguous 4-d CPU input of at least 1024 pixels and float32 weights when
+    no gradient is needed, CPU autocast is off, and NNPACK is available and enabled
+    (``torch.backends.nnpack.flags(enabled=False)`` turns it off). Otherwise, and if NNPACK declines,
+    this is the ordinary convolution.
     """
     if _winograd_applies(x, weight):
         try:
@@ -49,6 +53,7 @@ def _winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and x.dim() == 4
+        and x.shape[-2] * x.shape[-1] >= _WINOGRAD_MIN_PIXELS
         and x.is_contiguous()
         and not needs_gradient
         and not torch.is_autocast_enabled("cpu")
