@@ -34,16 +34,17 @@ def pipeline_split(model: D2F, image: torch.Tensor, runs: int, precision: str = 
     image_small = F.interpolate(
         image, size=model.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
     )
-    defocus = model.defocus_net(image_small)
+    defocus = model.predict_defocus(image_small)
+    rendered_defocus = defocus.clamp(0, 1) if model.config.clamp_defocus else defocus
 
     def render() -> torch.Tensor:
         weight = saturation_weight(image_small, model.radiance_net(image_small))
-        return weighted_layered_render(image_small, defocus, weight)
+        return weighted_layered_render(image_small, rendered_defocus, weight)
 
     bokeh_small = render()
     return {
         "end_to_end": median_seconds(lambda: model(image, precision=precision), runs, device),
-        "defocus_network": median_seconds(lambda: model.defocus_net(image_small), runs, device),
+        "defocus_network": median_seconds(lambda: model.predict_defocus(image_small), runs, device),
         "radiance_and_renderer": median_seconds(render, runs, device),
         "fusion": median_seconds(lambda: model.fuse(image, defocus, bokeh_small), runs, device),
     }

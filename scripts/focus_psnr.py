@@ -4,8 +4,9 @@
     python scripts/focus_psnr.py --model runs/lite_stage2/model --textures textures --count 16
 
 The scenes are a training config's synthetic validation set (``d2f train`` validates on
-``SyntheticBokehDataset(val_count, size, seed=data.seed + 1)``); by default configs/lite_stage1.yaml's:
-16 scenes of 256x384, seed 1. Prints the PSNR of each scene and the PSNR of all masked pixels together.
+``SyntheticBokehDataset(val_count, size, seed=data.seed + 1, kernel_scale=...)``); by default
+configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. Prints the PSNR of each
+scene and the PSNR of all masked pixels together.
 """
 
 from __future__ import annotations
@@ -28,12 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="d2f-lite", help="a bundled model name or a model folder")
     parser.add_argument("--textures", help="the texture folder of training (default: none)")
     parser.add_argument("--count", type=int, default=16, help="number of validation scenes")
-    parser.add_argument("--size", type=int, nargs=2, default=(256, 384), metavar=("H", "W"))
+    parser.add_argument("--size", type=int, nargs=2, default=(512, 768), metavar=("H", "W"))
+    parser.add_argument("--kernel-scale", type=float, default=0.6, help="the config's data.kernel_scale")
     parser.add_argument("--seed", type=int, default=1, help="the scenes' seed (data.seed + 1)")
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
-        scenes = SyntheticBokehDataset(args.count, tuple(args.size), seed=args.seed, textures=args.textures)
+        scenes = SyntheticBokehDataset(
+            args.count,
+            tuple(args.size),
+            seed=args.seed,
+            textures=args.textures,
+            kernel_scale=args.kernel_scale,
+        )
         squared_error, pixels = 0.0, 0.0
         for scene in scenes:
             output = predict(model, scene["image"].unsqueeze(0), device="cpu").bokeh[0]

@@ -186,3 +186,73 @@ def test_clamp_defocus_renders_out_of_range_maps_in_range(clamp_defocus, monkeyp
 def test_clamp_defocus_must_be_a_bool():
     with pytest.raises(ConfigError, match="clamp_defocus"):
         D2FConfig(clamp_defocus="yes")
+
+
+def _small_lite(defocus_long_side: int | None) -> D2F:
+    config = D2FConfig(
+        encoder="efficientnet_lite0",
+        decoder_features=8,
+        head_features=(8, 8),
+        fusion_features=(4, 4),
+        defocus_long_side=defocus_long_side,
+        clamp_defocus=True,
+    )
+    return D2F(config).eval()
+
+
+@pytest.mark.parametrize(
+    ("long_side", "size", "expected"),
+    [
+        (None, (512, 768), (512, 768)),
+        (384, (256, 384), (256, 384)),  # not larger: unchanged
+        (384, (128, 192), (128, 192)),  # smaller: never enlarged
+        (384, (512, 768), (256, 384)),
+        (384, (768, 512), (384, 256)),
+        (384, (1472, 1984), (288, 384)),  # aspect kept, multiples of 32
+        (128, (64, 4096), (32, 128)),  # at least one multiple
+    ],
+)
+def test_defocus_network_size(long_side, size, expected):
+    assert _small_lite(long_side).defocus_network_size(*size) == expected
+
+
+def test_defocus_long_side_runs_the_network_small_and_returns_a_full_size_map(monkeypatch):
+    model = _small_lite(96)
+    seen_sizes = []
+    original_forward = model.defocus_net.forward
+
+    def recording_forward(image):
+        seen_sizes.append(tuple(image.shape[-2:]))
+        return original_forward(image)
+
+    monkeypatch.setattr(model.defocus_net, "forward", recording_forward)
+    image_small = torch.rand(2, 3, 128, 192)
+    with torch.no_grad():
+        defocus, bokeh_small = model.render_stage1(image_small)
+    assert seen_sizes == [(64, 96)]
+    assert defocus.shape == (2, 1, 128, 192)
+    assert bokeh_small.shape == (2, 3, 128, 192)
+
+
+def test_defocus_long_side_upsamples_a_constant_map_to_the_same_constant(monkeypatch):
+    model = _small_lite(64)
+    monkeypatch.setattr(model.defocus_net, "forward", lambda image: torch.full_like(image[:, :1], 0.25))
+    with torch.no_grad():
+        defocus, _ = model.render_stage1(torch.rand(1, 3, 128, 128))
+    torch.testing.assert_close(defocus, torch.full_like(defocus, 0.25))
+
+
+def test_defocus_long_side_is_differentiable():
+    model = _small_lite(64).train()
+    image_small = torch.rand(1, 3, 128, 128, requires_grad=True)
+    defocus, bokeh_small = model.render_stage1(image_small)
+    (defocus.mean() + bokeh_small.mean()).backward()
+    assert image_small.grad is not None and torch.isfinite(image_small.grad).all()
+    stem = next(model.defocus_net.encoder.parameters())  # the first layer: reached through the resize
+    assert stem.grad is not None and stem.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("value", [0, -64, 100, 64.0, True])
+def test_defocus_long_side_must_be_a_positive_multiple_of_32(value):
+    with pytest.raises(ConfigError, match="defocus_long_side"):
+        D2FConfig(defocus_long_side=value)

@@ -229,3 +229,25 @@ def test_defocus_head_gradients_match_the_literal_form():
     expected = torch.autograd.grad(_literal_head(head, x).square().sum(), inputs)
     for actual, wanted in zip(gradients, expected, strict=True):
         torch.testing.assert_close(actual, wanted, rtol=1e-5, atol=1e-6)
+
+
+def test_fusion_net_focus_threshold_init_is_the_soft_threshold():
+    torch.manual_seed(0)
+    net = FusionNet((8, 8)).init_focus_threshold(0.125, slope=8.0)
+    defocus = torch.rand(2, 1, 16, 20)
+    image = torch.rand(2, 3, 16, 20)
+    with torch.no_grad():
+        mask = net(defocus, image)
+    torch.testing.assert_close(mask, 0.5 + 8.0 * (0.125 - defocus), atol=1e-5, rtol=0)
+
+
+def test_fusion_net_focus_threshold_init_keeps_gradients_for_every_layer():
+    net = FusionNet((8, 8)).init_focus_threshold()
+    net(torch.rand(1, 1, 12, 12), torch.rand(1, 3, 12, 12)).mean().backward()
+    assert all(conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0 for conv in net.convs)
+
+
+@pytest.mark.parametrize(("threshold", "slope"), [(0.0, 8.0), (1.0, 8.0), (0.1, 0.0)])
+def test_fusion_net_focus_threshold_init_checks_its_arguments(threshold, slope):
+    with pytest.raises(InputError):
+        FusionNet().init_focus_threshold(threshold, slope)

@@ -230,6 +230,17 @@ class TestWeightedLayeredRender:
 
         assert torch.autograd.gradcheck(render, inputs, fast_mode=True)
 
+    def test_gradcheck_through_transforms(self):
+        # A 13 px kernel is above DIRECT_MAX_SIZE: the CPU fft backend blurs it by FFT.
+        image, defocus, weight = random_inputs(14, 16, dtype=torch.float64)
+        defocus = defocus * 0.5 + 0.25
+        inputs = tuple(t.detach().requires_grad_(True) for t in (image, defocus, weight))
+
+        def render(x, d, w):
+            return weighted_layered_render(x, d, w, kernel_sizes=(3, 13), alpha=5.0, backend="fft")
+
+        assert torch.autograd.gradcheck(render, inputs, fast_mode=True)
+
     def test_gradients_do_not_change_the_result(self):
         # With gradients the FFT backend composites out of place; without, in place.
         image, defocus, weight = random_inputs(48, 60)

@@ -108,3 +108,23 @@ def test_trained_models_render_with_the_defocus_clamp():
     config = tiny_config()
     assert config.model.architecture.clamp_defocus is False
     assert build_model(config.model).config.clamp_defocus is True
+
+
+def test_fusion_from_focus_mask_starts_stage_2_at_the_focus_threshold():
+    torch.manual_seed(0)
+    plain = build_model(tiny_config().model)
+    torch.manual_seed(0)
+    started = build_model(tiny_config("model.fusion_from_focus_mask=true").model)
+    defocus = torch.linspace(0, 1, 64).view(1, 1, 8, 8)
+    image = torch.rand(1, 3, 8, 8)
+    threshold = started.config.focus_threshold
+    with torch.no_grad():
+        mask = started.fusion_net(defocus, image).clamp(0, 1)
+        plain_mask = plain.fusion_net(defocus, image).clamp(0, 1)
+    sharp, blurred = defocus < threshold - 0.0625, defocus > threshold + 0.0625
+    assert (mask[sharp] == 1).all() and (mask[blurred] == 0).all()
+    assert not torch.equal(mask, plain_mask)
+    # Only the fusion network changes.
+    for name, tensor in started.state_dict().items():
+        if not name.startswith("fusion_net."):
+            torch.testing.assert_close(tensor, plain.state_dict()[name], msg=name)

@@ -31,6 +31,10 @@ class D2FConfig:
         stage1_scale: stage 1 runs at the input size divided by this ...
         stage1_multiple: ... rounded to a multiple of this (at least one multiple).
         focus_threshold: threshold of the initial binary focus mask (training only).
+        defocus_long_side: when set, the defocus network sees the stage-1 image shrunk so that its
+            longer side is at most this many pixels (multiples of 32), and its map is upsampled back.
+            Objects then keep the scale the network was trained at, whatever the photo's size, and
+            large photos cost less. None (the paper) runs it at the stage-1 size.
         clamp_defocus: render with the defocus map clamped to [0, 1]. Outside that range no layer
             covers a pixel, so an unclamped map can render black holes; d2f trains with the clamp and
             its own models set it. The paper's checkpoints were made without it (False reproduces them).
@@ -49,6 +53,7 @@ class D2FConfig:
     stage1_scale: float = 2.0
     stage1_multiple: int = 64
     focus_threshold: float = 1 / 8
+    defocus_long_side: int | None = None
     clamp_defocus: bool = False
 
     def __post_init__(self) -> None:
@@ -76,6 +81,12 @@ class D2FConfig:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
             raise ConfigError(f"focus_threshold: expected a number in (0, 1), got {threshold!r}")
         object.__setattr__(self, "focus_threshold", float(threshold))
+        if self.defocus_long_side is not None:
+            _check_positive_int("defocus_long_side", self.defocus_long_side)
+            if self.defocus_long_side % 32:
+                raise ConfigError(
+                    f"defocus_long_side: expected a multiple of 32, got {self.defocus_long_side!r}"
+                )
         if not isinstance(self.clamp_defocus, bool):
             raise ConfigError(f"clamp_defocus: expected true or false, got {self.clamp_defocus!r}")
 

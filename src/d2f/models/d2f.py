@@ -131,7 +131,7 @@ class D2F(nn.Module):
         config = self.config
         with self._network_precision(image_small, precision):
             network_input = _memory_format(image_small, precision)
-            defocus = self.defocus_net(network_input).to(image_small.dtype).contiguous()
+            defocus = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
             radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
         if strength != 1:
             defocus = (defocus * strength).clamp(0, 1)
@@ -147,6 +147,34 @@ class D2F(nn.Module):
             image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
         ).to(image_small.dtype)
         return defocus, bokeh_small
+
+    def defocus_network_size(self, height: int, width: int) -> tuple[int, int]:
+        """Size (h, w) at which the defocus network runs for a stage-1 image of (height, width).
+
+        The stage-1 size itself unless ``config.defocus_long_side`` is set and exceeded; then the
+        image is shrunk, keeping its aspect, to that longer side, both sides in multiples of 32.
+        """
+        long_side = self.config.defocus_long_side
+        if long_side is None or max(height, width) <= long_side:
+            return height, width
+        scale = long_side / max(height, width)
+        return tuple(max(32, round(side * scale / 32) * 32) for side in (height, width))
+
+    def predict_defocus(self, image_small: torch.Tensor) -> torch.Tensor:
+        """The defocus network's raw map (N, 1, h, w) for an image (N, 3, h, w) at stage-1 size.
+
+        The network runs at :meth:`defocus_network_size` and its map is upsampled back to (h, w);
+        neither ``strength`` nor the clamp is applied.
+        """
+        size = tuple(image_small.shape[-2:])
+        network_size = self.defocus_network_size(*size)
+        if network_size == size:
+            return self.defocus_net(image_small)
+        shrunk = F.interpolate(
+            image_small, size=network_size, mode="bilinear", antialias=True, align_corners=False
+        )
+        defocus = self.defocus_net(shrunk)
+        return F.interpolate(defocus, size=size, mode="bilinear", align_corners=False)
 
     def fuse(
         self,

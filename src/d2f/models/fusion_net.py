@@ -64,6 +64,30 @@ class FusionNet(nn.Module):
     def receptive_radius(self) -> int:
         return len(self.convs)
 
+    @torch.no_grad()
+    def init_focus_threshold(self, threshold: float = 1 / 8, slope: float = 8.0) -> FusionNet:
+        """Set the weights so that the mask is ``0.5 + slope * (threshold - defocus)`` (before the clamp).
+
+        A soft version of :func:`initial_focus_mask`, carried by the first channel of every layer; the
+        other channels stay as they are but do not reach the output until training moves them. A
+        start for training the fusion network: from random weights a net this small needs many steps
+        to grow the steep threshold, and meanwhile keeps nothing sharp. Returns ``self``.
+        """
+        if not 0 < threshold < 1:
+            raise InputError(f"threshold: expected a number in (0, 1), got {threshold!r}")
+        if not slope > 0:
+            raise InputError(f"slope: expected a positive number, got {slope!r}")
+        # Input channel 0 is 1 - defocus; each hidden layer passes it on (it stays >= 0 through the
+        # ReLUs while defocus <= 1) and the last layer scales and shifts it.
+        for conv in self.convs:
+            conv.weight[0].zero_()
+            conv.weight[0, 0, 1, 1] = 1.0
+            conv.bias[0] = 0.0
+        last = self.convs[-1]
+        last.weight[0, 0, 1, 1] = slope
+        last.bias[0] = 0.5 - slope * (1 - threshold)
+        return self
+
     def forward(self, defocus: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         check_tensor(defocus, "defocus", channels=(1,))
         check_tensor(image, "image", channels=(3,))

@@ -29,6 +29,7 @@ CONFIGS: dict[str, D2FConfig] = {
         decoder_features=64,
         head_features=(16, 16),
         fusion_features=(8, 8),
+        defocus_long_side=384,
         clamp_defocus=True,
     ),
 }

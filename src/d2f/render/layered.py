@@ -66,7 +66,11 @@ def layer_masks(defocus: torch.Tensor, num_levels: int = 15, alpha: float = 100.
     # Level centres rounded from float64 like the reference's Python floats.
     centres = torch.tensor([i * interval for i in range(num_levels)], dtype=torch.float64)
     centres = centres.to(device=defocus.device, dtype=defocus.dtype).view(1, num_levels, 1, 1)
-    return 0.5 + 0.5 * torch.tanh(alpha * (interval - (defocus - centres).abs()))
+    if torch.is_grad_enabled() and defocus.requires_grad:
+        return 0.5 + 0.5 * torch.tanh(alpha * (interval - (defocus - centres).abs()))
+    # Without autograd the same formula runs in place on one buffer: it is memory-bound.
+    masks = (defocus - centres).abs_()
+    return masks.sub_(interval).mul_(-alpha).tanh_().mul_(0.5).add_(0.5)
 
 
 def layered_blur(
@@ -192,7 +196,7 @@ def _composite_over(composite: torch.Tensor, level: BlurredLevel, *, in_place: b
     box_height, box_width = level.stack.shape[-2:]
     if in_place:
         box = composite[..., level.top : level.top + box_height, level.left : level.left + box_width]
-        box.mul_(1 - level.stack[:, :1]).add_(level.stack)
+        box.addcmul_(box, level.stack[:, :1], value=-1).add_(level.stack)
         return composite
     height, width = composite.shape[-2:]
     bottom, right = height - level.top - box_height, width - level.left - box_width

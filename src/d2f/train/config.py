@@ -33,12 +33,17 @@ class ModelConfig:
             ``resnext50_32x4d``), loaded before training stage 1; never downloaded.
         freeze_batchnorm: keep the encoder's batch-norm statistics fixed (advisable for small batches
             on top of pretrained weights).
+        fusion_from_focus_mask: stage 2 starts the fusion network as a soft version of the initial
+            binary focus mask (:meth:`~d2f.models.FusionNet.init_focus_threshold` at the
+            architecture's ``focus_threshold``) instead of the weights in ``init``; advisable when
+            those were never trained (a stage-1 run leaves the fusion network at random weights).
     """
 
     architecture: D2FConfig = field(default_factory=D2FConfig)
     init: str | None = None
     encoder_weights: str | None = None
     freeze_batchnorm: bool = False
+    fusion_from_focus_mask: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ def build_model(config: ModelConfig) -> D2F:
     model.config = dataclasses.replace(model.config, clamp_defocus=True)
     if config.encoder_weights is not None:
         load_encoder_weights(model, config.encoder_weights)
+    if config.fusion_from_focus_mask:
+        model.fusion_net.init_focus_threshold(model.config.focus_threshold)
     return model.train()
 
 
