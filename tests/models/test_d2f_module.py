@@ -11,6 +11,18 @@ from d2f.models import D2F, D2FConfig, D2FOutput
 from d2f.render import saturation_weight, weighted_layered_render
 
 
+def _small_lite(defocus_long_side: int | None = None, clamp_defocus: bool = True) -> D2F:
+    config = D2FConfig(
+        encoder="efficientnet_lite0",
+        decoder_features=8,
+        head_features=(8, 8),
+        fusion_features=(4, 4),
+        defocus_long_side=defocus_long_side,
+        clamp_defocus=clamp_defocus,
+    )
+    return D2F(config).eval()
+
+
 @pytest.mark.parametrize(
     ("size", "expected"),
     [
@@ -164,14 +176,7 @@ def test_fuse_checks_that_stage1_results_match_the_image(parity_model):
 def test_clamp_defocus_renders_out_of_range_maps_in_range(clamp_defocus, monkeypatch):
     # A defocus map far below 0 selects no layer: unclamped (the paper's behaviour) it renders black,
     # clamped (d2f's own models) it renders the sharp image.
-    config = D2FConfig(
-        encoder="efficientnet_lite0",
-        decoder_features=8,
-        head_features=(8, 8),
-        fusion_features=(4, 4),
-        clamp_defocus=clamp_defocus,
-    )
-    model = D2F(config).eval()
+    model = _small_lite(clamp_defocus=clamp_defocus)
     monkeypatch.setattr(model.defocus_net, "forward", lambda image: torch.full_like(image[:, :1], -1.0))
     image_small = torch.rand(1, 3, 64, 64) * 0.9
     with torch.no_grad():
@@ -186,18 +191,6 @@ def test_clamp_defocus_renders_out_of_range_maps_in_range(clamp_defocus, monkeyp
 def test_clamp_defocus_must_be_a_bool():
     with pytest.raises(ConfigError, match="clamp_defocus"):
         D2FConfig(clamp_defocus="yes")
-
-
-def _small_lite(defocus_long_side: int | None) -> D2F:
-    config = D2FConfig(
-        encoder="efficientnet_lite0",
-        decoder_features=8,
-        head_features=(8, 8),
-        fusion_features=(4, 4),
-        defocus_long_side=defocus_long_side,
-        clamp_defocus=True,
-    )
-    return D2F(config).eval()
 
 
 @pytest.mark.parametrize(
