@@ -342,20 +342,20 @@ def test_several_inputs_need_an_output_folder(capsys: pytest.CaptureFixture[str]
 # ---------------------------------------------------------------------------------------- checkpoints
 
 
+def render_checkpoints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, stage1: object, stage2: object
+) -> tuple[int, str]:
+    """Render a small photo in ``tmp_path`` to ``tmp_path / "out.png"`` with these checkpoints."""
+    return render(
+        capsys, photo(tmp_path / "in.png"), "-o", tmp_path / "out.png", "--stage1", stage1, "--stage2", stage2
+    )
+
+
 def test_checkpoint_that_is_not_a_checkpoint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, official: tuple[Path, Path]
 ) -> None:
     fake = _write(tmp_path / "stage1.pth", b"definitely not a checkpoint")
-    code, stderr = render(
-        capsys,
-        photo(tmp_path / "in.png"),
-        "-o",
-        tmp_path / "out.png",
-        "--stage1",
-        fake,
-        "--stage2",
-        official[1],
-    )
+    code, stderr = render_checkpoints(capsys, tmp_path, fake, official[1])
     assert code == 2
     assert_clean_failure(stderr, fake)
     assert not (tmp_path / "out.png").exists()
@@ -364,16 +364,7 @@ def test_checkpoint_that_is_not_a_checkpoint(
 def test_checkpoint_that_is_a_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, official: tuple[Path, Path]
 ) -> None:
-    code, stderr = render(
-        capsys,
-        photo(tmp_path / "in.png"),
-        "-o",
-        tmp_path / "out.png",
-        "--stage1",
-        official[0],
-        "--stage2",
-        tmp_path,
-    )
+    code, stderr = render_checkpoints(capsys, tmp_path, official[0], tmp_path)
     assert code == 2
     assert_clean_failure(stderr, tmp_path)
     assert "directory" in stderr
@@ -384,16 +375,7 @@ def test_checkpoint_with_wrong_keys(
 ) -> None:
     wrong = tmp_path / "stage2.pth"
     torch.save({"blend.something.weight": torch.zeros(3)}, wrong)
-    code, stderr = render(
-        capsys,
-        photo(tmp_path / "in.png"),
-        "-o",
-        tmp_path / "out.png",
-        "--stage1",
-        official[0],
-        "--stage2",
-        wrong,
-    )
+    code, stderr = render_checkpoints(capsys, tmp_path, official[0], wrong)
     assert code == 2
     assert_clean_failure(stderr, wrong)
     assert "missing keys" in stderr and "unexpected keys" in stderr
@@ -433,16 +415,7 @@ def test_malicious_pickle_runs_no_code(
 
     marker, evil = tmp_path / "marker", tmp_path / "evil.pth"
     torch.save({"net": _WritesAFile(marker)}, evil)
-    code, stderr = render(
-        capsys,
-        photo(tmp_path / "in.png"),
-        "-o",
-        tmp_path / "out.png",
-        "--stage1",
-        evil,
-        "--stage2",
-        official[1],
-    )
+    code, stderr = render_checkpoints(capsys, tmp_path, evil, official[1])
     assert code == 2
     assert_clean_failure(stderr, evil)
     assert not marker.exists()
