@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from d2f.data.shapes import blob_mask, random_shape
 from d2f.data.textures import PROCEDURAL_KINDS, TextureBank, procedural_texture, resolve_textures
+from d2f.data.transforms import is_size_pair
 from d2f.errors import DataError, InputError
 from d2f.io import read_image, write_image
 from d2f.render.kernels import diameter_to_defocus
@@ -69,12 +70,7 @@ Size = tuple[int, int]
 
 def check_size(size: object) -> Size:
     """``(height, width)`` as two ints >= 16, or an InputError."""
-    if (
-        not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(side, int | np.integer) and not isinstance(side, bool) for side in size)
-        or min(size) < 16
-    ):
+    if not is_size_pair(size, minimum=16):
         raise InputError(f"size: expected (height, width) of integers >= 16, got {size!r}")
     return int(size[0]), int(size[1])
 

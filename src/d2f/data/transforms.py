@@ -37,14 +37,19 @@ def as_size(size: object, name: str = "size") -> tuple[int, int]:
     """An int or (height, width) of positive ints as ``(height, width)``; InputError otherwise."""
     if isinstance(size, int | np.integer) and not isinstance(size, bool):
         size = (int(size), int(size))
-    if (
-        not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(side, int | np.integer) and not isinstance(side, bool) for side in size)
-        or min(size) < 1
-    ):
+    if not is_size_pair(size, minimum=1):
         raise InputError(f"{name}: expected a positive integer or (height, width), got {size!r}")
     return int(size[0]), int(size[1])
+
+
+def is_size_pair(size: object, *, minimum: int) -> bool:
+    """Whether ``size`` is a (height, width) pair of integers (not bools), both at least ``minimum``."""
+    return (
+        isinstance(size, Sequence)
+        and len(size) == 2
+        and all(isinstance(side, int | np.integer) and not isinstance(side, bool) for side in size)
+        and min(size) >= minimum
+    )
 
 
 def resize(image: torch.Tensor, size: tuple[int, int], *, mode: str = "bilinear") -> torch.Tensor:
