@@ -160,16 +160,11 @@ def _dilated_extent(used: torch.Tensor, radius: int) -> tuple[int, int] | None:
 def _valid_blur(window: torch.Tensor, size: int) -> torch.Tensor:
     """Blur without padding: (N, C, h + 2r, w + 2r) -> (N, C, h, w); direct for small kernels, else FFT."""
     channels = window.shape[1]
-    radius = size // 2
     if size <= DIRECT_MAX_SIZE:
         kernel = soft_disk_kernel(size, device=window.device, dtype=window.dtype)
         return F.conv2d(window, kernel.expand(channels, 1, size, size), groups=channels)
-    window_h, window_w = window.shape[-2:]
-    fft_shape = (next_fast_size(window_h), next_fast_size(window_w, even=True))
-    spectrum = torch.fft.rfft2(window, s=fft_shape)
-    spectrum = spectrum * soft_disk_spectrum(size, fft_shape, device=window.device, dtype=window.dtype)
-    blurred = torch.fft.irfft2(spectrum, s=fft_shape)
-    return blurred[..., radius : window_h - radius, radius : window_w - radius]
+    fft_shape = _transform_shape(*window.shape[-2:])
+    return _filter_and_crop(torch.fft.rfft2(window, s=fft_shape), window, fft_shape, size)
 
 
 def _valid_fft_blur_of_level(mask: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
@@ -180,12 +175,25 @@ def _valid_fft_blur_of_level(mask: torch.Tensor, values: torch.Tensor, size: int
     """
     batch, channels = values.shape[:2]
     window_h, window_w = mask.shape[-2:]
-    radius = size // 2
-    fft_shape = (next_fast_size(window_h), next_fast_size(window_w, even=True))
+    fft_shape = _transform_shape(window_h, window_w)
     buffer = mask.new_zeros(batch, 1 + channels, *fft_shape)
     buffer[:, :1, :window_h, :window_w] = mask
     torch.mul(mask, values, out=buffer[:, 1:, :window_h, :window_w])
-    spectrum = torch.fft.rfft2(buffer)
-    spectrum.mul_(soft_disk_spectrum(size, fft_shape, device=mask.device, dtype=mask.dtype))
+    return _filter_and_crop(torch.fft.rfft2(buffer), mask, fft_shape, size)
+
+
+def _transform_shape(window_h: int, window_w: int) -> tuple[int, int]:
+    """Fast transform size for a window: 2-3-5-smooth sides, the last one even (for the real FFT)."""
+    return next_fast_size(window_h), next_fast_size(window_w, even=True)
+
+
+def _filter_and_crop(
+    spectrum: torch.Tensor, window: torch.Tensor, fft_shape: tuple[int, int], size: int
+) -> torch.Tensor:
+    """Multiply ``spectrum`` (of a zero-padded ``window``) by the kernel's in place, invert, and keep the
+    pixels whose kernel lies inside the window."""
+    spectrum.mul_(soft_disk_spectrum(size, fft_shape, device=window.device, dtype=window.dtype))
     blurred = torch.fft.irfft2(spectrum, s=fft_shape)
+    radius = size // 2
+    window_h, window_w = window.shape[-2:]
     return blurred[..., radius : window_h - radius, radius : window_w - radius]
