@@ -14,22 +14,15 @@ from PIL import Image
 
 from d2f.cli import main
 from d2f.cli.demo import SAMPLE_PHOTO
-from d2f.models import D2F, D2FConfig, presets
-
-TINY = D2FConfig(
-    encoder="efficientnet_lite0",
-    decoder_features=8,
-    head_features=(8, 8),
-    fusion_features=(4,),
-    kernel_sizes=(3, 7, 11),
-)
+from d2f.models import D2F, presets
+from tiny_models import TINY_LITE
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model in d2f's own format, whose defocus map blurs visibly."""
     torch.manual_seed(0)
-    model = D2F(TINY).eval()
+    model = D2F(TINY_LITE).eval()
     with torch.no_grad():
         model.defocus_net.head.conv3.bias.fill_(0.6)
     return model.save_pretrained(tmp_path_factory.mktemp("run") / "model")

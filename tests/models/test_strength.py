@@ -6,15 +6,8 @@ import pytest
 import torch
 
 from d2f.errors import InputError
-from d2f.models import D2F, D2FConfig
-
-SMALL = D2FConfig(
-    encoder="efficientnet_lite0",
-    decoder_features=8,
-    head_features=(8, 8),
-    fusion_features=(4,),
-    kernel_sizes=(3, 7, 11),
-)
+from d2f.models import D2F
+from tiny_models import TINY_LITE
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +19,7 @@ def image() -> torch.Tensor:
 def model(image: torch.Tensor) -> D2F:
     """A random model whose defocus map on ``image`` spans [-0.5, 1.5] (beyond the renderer's range)."""
     torch.manual_seed(0)
-    model = D2F(SMALL).eval()
+    model = D2F(TINY_LITE).eval()
     last = model.defocus_net.head.conv3  # linear: rescaling it rescales the defocus map
     with torch.no_grad():
         defocus = model(image).defocus
