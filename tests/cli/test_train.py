@@ -59,6 +59,11 @@ def write_config(path: Path, text: str) -> Path:
         ("data:\n  size: [64]\n", [], "config key data.size: expected 2 values"),
         ("optim:\n  lr: -1\n", [], "config key optim.lr: expected a positive number"),
         (
+            "stage: 1\n",
+            ["data.companion_focus_probability=2"],
+            "config key data.companion_focus_probability: expected a number in [0, 1]",
+        ),
+        (
             "model:\n  architecture:\n    decoder_features: 0\n",
             [],
             "config key model.architecture.decoder_features",

@@ -141,6 +141,23 @@ def test_slanted_backgrounds_recede():
     assert checked == 2
 
 
+def test_companions_can_stand_in_the_focus_plane(scenes):
+    others_out_of_focus = 0
+    for seed, default in scenes.items():
+        zero = generate_scene(seed, SIZE, kernel_scale=0.3, companion_focus_probability=0.0)
+        assert torch.equal(zero["bokeh"], default["bokeh"])  # 0 draws nothing extra: the same scenes
+        others_out_of_focus += sum(item["coc"] != 0 for item in default["params"]["objects"])
+        companions = generate_scene(seed, SIZE, kernel_scale=0.3, companion_focus_probability=1.0)
+        assert companions["params"]["companion_focus_probability"] == 1.0
+        assert all(item["coc"] == 0 for item in companions["params"]["objects"])
+        # Every object is sharp, so the in-focus share can only grow.
+        assert float(companions["focus_mask"].mean()) >= float(default["focus_mask"].mean()) - 1e-6
+    assert others_out_of_focus > 0
+    dataset = SyntheticBokehDataset(2, SIZE, seed=3, kernel_scale=0.3, companion_focus_probability=1.0)
+    scene = generate_scene([3, 1], SIZE, kernel_scale=0.3, companion_focus_probability=1.0)
+    assert torch.equal(dataset[1]["bokeh"], scene["bokeh"])
+
+
 def test_dataset_items_are_the_generated_scenes():
     dataset = SyntheticBokehDataset(3, (32, 48), seed=5, kernel_scale=0.2)
     assert len(dataset) == 3
@@ -181,6 +198,8 @@ def test_write_and_read_back(scenes, tmp_path):
         ({"size": (64,)}, "size"),
         ({"seed": -1}, "seed"),
         ({"kernel_scale": -1.0}, "kernel_scale"),
+        ({"companion_focus_probability": 1.5}, "companion_focus_probability"),
+        ({"companion_focus_probability": "half"}, "companion_focus_probability"),
     ],
 )
 def test_bad_arguments(arguments, message):

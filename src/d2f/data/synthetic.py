@@ -208,6 +208,7 @@ def generate_scene(
     textures: TextureBank | str | os.PathLike | None = None,
     *,
     kernel_scale: float = 1.0,
+    companion_focus_probability: float = 0.0,
     slices: int = DEFAULT_SLICES,
     device: torch.device | str | None = None,
 ) -> dict:
@@ -218,6 +219,9 @@ def generate_scene(
         size: (height, width) of the photo, in full-resolution pixels.
         textures: a :class:`TextureBank`, a folder of images, or None for scikit-image's photos.
         kernel_scale: multiplies the blur range (1: background blur up to 70 px at half resolution).
+        companion_focus_probability: chance that each other object stands in the focus plane beside
+            the subject (and stays sharp), as a lens keeps the subject's surroundings sharp; 0 (the
+            default) keeps every other object out of focus and draws the same scenes as before.
         slices: sub-layers of a slanted background.
         device: where to render (e.g. ``"cuda"``); the result lies there.
 
@@ -228,6 +232,10 @@ def generate_scene(
     height, width = check_size(size)
     if not (isinstance(kernel_scale, int | float) and math.isfinite(kernel_scale) and kernel_scale >= 0):
         raise InputError(f"kernel_scale: expected a finite number >= 0, got {kernel_scale!r}")
+    if not (isinstance(companion_focus_probability, int | float) and 0 <= companion_focus_probability <= 1):
+        raise InputError(
+            f"companion_focus_probability: expected a number in [0, 1], got {companion_focus_probability!r}"
+        )
     seed_list = [int(seed)] if isinstance(seed, int | np.integer) else [int(value) for value in seed]
     if any(value < 0 for value in seed_list):
         raise InputError(f"seed: expected non-negative integers, got {seed!r}")
@@ -257,7 +265,9 @@ def generate_scene(
     objects = _objects(rng, bank, (height, width))
     subject = _subject_index(objects, (height, width))
     for index, item in enumerate(objects):
-        if index == subject:
+        # No draw when the probability is 0, so that default scenes stay what they were.
+        in_focus = companion_focus_probability > 0 and rng.random() < companion_focus_probability
+        if index == subject or in_focus:
             item["position"] = 0.0
         elif rng.random() < 0.65:
             item["position"] = behind_limit * rng.uniform(0.15, 0.85)
@@ -328,6 +338,7 @@ def generate_scene(
         "seed": seed_list,
         "size": [height, width],
         "kernel_scale": float(kernel_scale),
+        "companion_focus_probability": float(companion_focus_probability),
         "margin": margin,
         "focus_depth": float(focus_depth),
         "strength": float(strength),
@@ -378,6 +389,7 @@ class SyntheticBokehDataset(Dataset):
         seed: int = 0,
         textures: TextureBank | str | os.PathLike | None = None,
         kernel_scale: float = 1.0,
+        companion_focus_probability: float = 0.0,
         device: torch.device | str | None = None,
     ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -389,6 +401,7 @@ class SyntheticBokehDataset(Dataset):
         self.seed = seed
         self.textures = resolve_textures(textures)
         self.kernel_scale = kernel_scale
+        self.companion_focus_probability = companion_focus_probability
         self.device = device
 
     def __len__(self) -> int:
@@ -399,6 +412,7 @@ class SyntheticBokehDataset(Dataset):
             raise IndexError(f"index {index} is out of range for {self.count} scenes")
         index %= self.count
         scene = generate_scene([self.seed, index], self.size, self.textures, kernel_scale=self.kernel_scale,
+                               companion_focus_probability=self.companion_focus_probability,
                                device=self.device)
         scene.pop("params")
         scene["name"] = scene_name(index)

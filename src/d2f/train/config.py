@@ -66,6 +66,8 @@ class DataConfig:
             validation scenes use ``seed + 1``.
         kernel_scale: multiplies the synthetic blur range (1: background blur up to 70 px at half
             resolution, the range of D2F's kernels).
+        companion_focus_probability: chance that each other object of a synthetic scene stands in
+            the focus plane beside the subject (see :func:`d2f.data.synthetic.generate_scene`).
         textures: a folder of photos for synthetic textures (None: procedural and scikit-image's).
         random_flip: flip EBB! training pairs horizontally at random.
         skip_bad: skip unreadable EBB! pairs with a warning instead of stopping.
@@ -83,6 +85,7 @@ class DataConfig:
     val_count: int | None = 16
     seed: int = 0
     kernel_scale: float = 1.0
+    companion_focus_probability: float = 0.0
     textures: str | None = None
     random_flip: bool = True
     skip_bad: bool = False
@@ -275,6 +278,11 @@ def _check_paths(config: TrainConfig) -> None:
     data, model = config.data, config.model
     if data.kernel_scale < 0:
         raise ConfigError(f"config key data.kernel_scale: expected a number >= 0, got {data.kernel_scale}")
+    if not 0 <= data.companion_focus_probability <= 1:
+        raise ConfigError(
+            "config key data.companion_focus_probability: expected a number in [0, 1], "
+            f"got {data.companion_focus_probability}"
+        )
     if data.textures is not None and not Path(data.textures).is_dir():
         raise ConfigError(f"config key data.textures: no such folder {data.textures}")
     if data.dataset == "synthetic" and data.size is None:

@@ -33,7 +33,11 @@ def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
     if config.dataset == "synthetic":
         from d2f.data import SyntheticBokehDataset
 
-        options = {"textures": config.textures, "kernel_scale": config.kernel_scale}
+        options = {
+            "textures": config.textures,
+            "kernel_scale": config.kernel_scale,
+            "companion_focus_probability": config.companion_focus_probability,
+        }
         train = SyntheticBokehDataset(config.train_count, size=config.size, seed=config.seed, **options)
         val = SyntheticBokehDataset(config.val_count or 16, size=val_size, seed=config.seed + 1, **options)
         return train, val
