@@ -5,8 +5,9 @@
 
 The scenes are a training config's synthetic validation set (``d2f train`` validates on
 ``SyntheticBokehDataset(val_count, size, seed=data.seed + 1, kernel_scale=...)``); by default
-configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. Prints the PSNR of each
-scene and the PSNR of all masked pixels together.
+configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
+``--companion-focus-probability`` other objects also stand in the focus plane (and in the mask). Prints
+the PSNR of each scene and the PSNR of all masked pixels together.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(512, 768), metavar=("H", "W"))
     parser.add_argument("--kernel-scale", type=float, default=0.6, help="the config's data.kernel_scale")
     parser.add_argument("--seed", type=int, default=1, help="the scenes' seed (data.seed + 1)")
+    parser.add_argument(
+        "--companion-focus-probability", type=float, default=0.0, help="the config's data option (default 0)"
+    )
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
@@ -41,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             textures=args.textures,
             kernel_scale=args.kernel_scale,
+            companion_focus_probability=args.companion_focus_probability,
         )
         squared_error, pixels = 0.0, 0.0
         for scene in scenes:
