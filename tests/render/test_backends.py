@@ -25,13 +25,18 @@ def full_frames(levels, shape):
     return frames
 
 
+@pytest.mark.parametrize("direct_max_size", [0, 11, 100])
 @pytest.mark.parametrize("chunk_bytes", [1, 10**9])
-def test_batched_equals_direct(chunk_bytes):
-    values = torch.rand(2, 3, 40, 52, dtype=torch.float64)
+@pytest.mark.parametrize("track_gradients", [False, True])
+def test_batched_equals_direct(chunk_bytes, direct_max_size, track_gradients):
+    values = torch.rand(2, 3, 40, 52, dtype=torch.float64, requires_grad=track_gradients)
     masks = layer_masks(torch.rand(2, 1, 40, 52, dtype=torch.float64))
     shape = (2, 4, 40, 52)
     expected = full_frames(blur_levels_direct(values, masks, KERNEL_SIZES), shape)
-    batched = full_frames(blur_levels_batched(values, masks, KERNEL_SIZES, chunk_bytes=chunk_bytes), shape)
+    levels = blur_levels_batched(
+        values, masks, KERNEL_SIZES, chunk_bytes=chunk_bytes, direct_max_size=direct_max_size
+    )
+    batched = full_frames(levels, shape)
     assert len(batched) == len(expected) == 14
     for ours, reference in zip(batched, expected, strict=True):
         torch.testing.assert_close(ours, reference, atol=1e-10, rtol=0)
@@ -56,6 +61,8 @@ def test_next_fast_size():
     assert next_fast_size(580) == 600
     assert next_fast_size(7) == 8
     assert next_fast_size(15, even=True) == 16
+    assert next_fast_size(1125, primes=(2, 3)) == 1152
+    assert next_fast_size(1100, primes=(2,)) == 2048
     for size in range(1, 300):
         fast = next_fast_size(size, even=True)
         assert fast >= size and fast % 2 == 0
@@ -64,3 +71,18 @@ def test_next_fast_size():
 def test_padding_mode():
     assert padding_mode(35, 40, 69) == "reflect"
     assert padding_mode(34, 400, 69) == "replicate"
+
+
+def test_batched_gradients_equal_direct():
+    values = torch.rand(1, 3, 36, 40, dtype=torch.float64, requires_grad=True)
+    defocus = torch.rand(1, 1, 36, 40, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(14, 1, 4, 36, 40, dtype=torch.float64)  # a different projection per level
+
+    def gradients(backend):
+        levels = backend(values, layer_masks(defocus), KERNEL_SIZES)
+        total = sum((level.stack * weight).sum() for level, weight in zip(levels, weights, strict=True))
+        return torch.autograd.grad(total, (values, defocus))
+
+    expected = gradients(blur_levels_direct)
+    for ours, reference in zip(gradients(blur_levels_batched), expected, strict=True):
+        torch.testing.assert_close(ours, reference, atol=1e-10, rtol=0)

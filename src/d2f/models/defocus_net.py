@@ -106,6 +106,8 @@ class DefocusHead(nn.Module):
         self.conv1 = Conv3x3(in_channels, hidden)
         self.conv2 = Conv3x3(hidden, narrow)
         self.conv3 = nn.Conv2d(narrow, 1, kernel_size=1)
+        # A buffer follows the module to its device: no host-to-device copy (a GPU sync) per forward.
+        self.register_buffer("upsample_phases", _UPSAMPLE_PHASES.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor, *, strip_height: int | None = None) -> torch.Tensor:
         """(N, C, h, w) -> (N, 1, 2h, 2w); ``strip_height`` (input rows per strip) overrides the default."""
@@ -139,7 +141,7 @@ class DefocusHead(nn.Module):
         """
         weight, bias = self.conv2.weight, self.conv2.bias
         with torch.autocast(weight.device.type, enabled=False):
-            phases = _UPSAMPLE_PHASES.to(weight.device)
+            phases = self.upsample_phases.double()  # exact in any float dtype (quarters)
             kernels = torch.einsum("aij,ocjl,bkl->oabcik", phases, weight.double(), phases)
         kernels = kernels.reshape(-1, *weight.shape[1:]).to(weight.dtype)
         padded = F.pad(hidden, (1, 1, 1, 1), mode="replicate")

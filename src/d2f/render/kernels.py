@@ -44,12 +44,20 @@ def soft_disk_kernel(
     """
     (size,) = check_kernel_sizes((size,))
     radius = size // 2
-    # Computed in float64 and cast once, so every dtype sees the same rounded kernel.
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    # Computed in float64 and cast once, so every dtype sees the same rounded kernel; on a GPU it is
+    # computed there, since a copy from the host would make the caller wait for the GPU's queue.
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=float64_device(device))
     squared_distance = offsets[:, None] ** 2 + offsets[None, :] ** 2
     kernel = 0.5 + 0.5 * torch.tanh(0.25 * (radius**2 - squared_distance) + 0.5)
     kernel = kernel / kernel.sum()
     return kernel.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def float64_device(device: torch.device | str | None) -> torch.device:
+    """Where float64 kernel arithmetic runs for a result on ``device``: CUDA itself, else the CPU."""
+    if device is not None and torch.device(device).type == "cuda":
+        return torch.device(device)
+    return torch.device("cpu")
 
 
 def _diameter_table(kernel_sizes: Sequence[int]) -> tuple[list[float], list[float]]:
@@ -135,8 +143,8 @@ def soft_disk_spectrum(
     if radius >= min(fft_height, fft_width):
         raise InputError(f"fft_shape: expected both sides above the kernel radius {radius}, got {fft_shape}")
     dtype = dtype or torch.get_default_dtype()
-    quadrant = soft_disk_kernel(size, dtype=torch.float64)[radius:, radius:]
-    fold = torch.full((radius + 1,), 2.0, dtype=torch.float64)
+    quadrant = soft_disk_kernel(size, device=device, dtype=torch.float64)[radius:, radius:]
+    fold = torch.full((radius + 1,), 2.0, dtype=torch.float64, device=quadrant.device)
     fold[0] = 1.0
     folded = (fold[:, None] * quadrant * fold[None, :]).to(device=device, dtype=dtype)
     cos_h = _cosine_table(fft_height, fft_height, radius, device, dtype)

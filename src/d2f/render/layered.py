@@ -32,7 +32,7 @@ from d2f.render.checks import (
     check_tensor,
     compute_dtype,
 )
-from d2f.render.kernels import KERNEL_SIZES, check_kernel_sizes
+from d2f.render.kernels import KERNEL_SIZES, check_kernel_sizes, float64_device
 
 BACKENDS = ("auto", "direct", "fft")
 
@@ -63,8 +63,9 @@ def layer_masks(defocus: torch.Tensor, num_levels: int = 15, alpha: float = 100.
     if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
         raise InputError(f"num_levels: expected an integer >= 2, got {num_levels!r}")
     interval = 1.0 / (num_levels - 1)
-    # Level centres rounded from float64 like the reference's Python floats.
-    centres = torch.tensor([i * interval for i in range(num_levels)], dtype=torch.float64)
+    # Level centres rounded from float64 like the reference's Python floats (made on the defocus map's
+    # device: a copy from the host would wait for a GPU's queue).
+    centres = torch.arange(num_levels, dtype=torch.float64, device=float64_device(defocus.device)) * interval
     centres = centres.to(device=defocus.device, dtype=defocus.dtype).view(1, num_levels, 1, 1)
     if torch.is_grad_enabled() and defocus.requires_grad:
         return 0.5 + 0.5 * torch.tanh(alpha * (interval - (defocus - centres).abs()))
