@@ -85,6 +85,21 @@ class TestFolder:
 
         assert pickle.loads(pickle.dumps(bank))._cache == {}
 
+    def test_cache_keeps_the_newest_images_within_its_bytes(self, tmp_path):
+        for index in range(3):
+            save(tmp_path / f"photo{index}.png", np.full((70, 100, 3), 40 * index, dtype=np.uint8))
+        one_image = 70 * 100 * 3
+        bank = TextureBank(sorted(map(str, tmp_path.glob("*.png"))), cache_bytes=2 * one_image)
+        for source in bank.photos:
+            assert bank._load(source).nbytes == one_image
+        assert list(bank._cache) == bank.photos[1:]
+        bank._load(bank.photos[1])  # a hit makes it the newest
+        bank._load(bank.photos[0])
+        assert list(bank._cache) == [bank.photos[1], bank.photos[0]]
+        tiny = TextureBank(bank.photos, cache_bytes=1)  # the image just decoded always stays
+        tiny._load(bank.photos[2])
+        assert list(tiny._cache) == [bank.photos[2]]
+
     def test_missing_folder(self, tmp_path):
         with pytest.raises(DataError, match="does not exist"):
             TextureBank.from_folder(tmp_path / "nowhere")

@@ -228,15 +228,17 @@ class TextureBank:
     """Photos and RGBA cut-outs to draw textures and foreground objects from.
 
     Sources are image files or ``"skimage:<name>"`` for a photo bundled with scikit-image. Decoded
-    images are cached (``cache_size`` of them, each at most 2048 px on its longer side).
+    images (each at most 2048 px on its longer side) are cached, up to ``cache_bytes`` per process:
+    decoding is a third of a scene's time, and the default holds a few dozen photos and their
+    cut-outs.
     Build one with :meth:`builtin`, :meth:`from_folder` or :meth:`procedural_only`.
     """
 
     def __init__(self, photos: Sequence[str | Path] = (), cutouts: Sequence[str | Path] = (), *,
-                 cache_size: int = 16):
+                 cache_bytes: int = 512 * 2**20):
         self.photos = [str(source) for source in photos]
         self.cutouts = [str(source) for source in cutouts]
-        self.cache_size = cache_size
+        self.cache_bytes = cache_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def __repr__(self) -> str:
@@ -302,7 +304,8 @@ class TextureBank:
         array = _load_skimage(source.removeprefix("skimage:")) if source.startswith("skimage:") \
             else _load_file(Path(source))
         self._cache[source] = array
-        while len(self._cache) > max(self.cache_size, 1):
+        # The newest image always stays, whatever its size.
+        while len(self._cache) > 1 and sum(image.nbytes for image in self._cache.values()) > self.cache_bytes:
             self._cache.popitem(last=False)
         return array
 
