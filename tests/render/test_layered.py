@@ -280,3 +280,20 @@ class TestWeightedLayeredRender:
     def test_errors_are_value_errors(self):
         with pytest.raises(ValueError):
             weighted_layered_render(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), -torch.ones(1, 1, 8, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_replay_renders_new_inputs_like_an_eager_call():
+    image, defocus, weight = (torch.rand(1, channels, 96, 128, device="cuda") for channels in (3, 1, 3))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # the eager call a capture needs first (and which checks the inputs)
+        weighted_layered_render(image, defocus, weight)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = weighted_layered_render(image, defocus, weight)
+    image.copy_(torch.rand_like(image))
+    defocus.copy_(torch.rand_like(defocus))
+    graph.replay()
+    torch.testing.assert_close(captured, weighted_layered_render(image, defocus, weight))

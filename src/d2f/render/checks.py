@@ -28,15 +28,25 @@ def check_tensor(value: object, name: str, *, channels: tuple[int, ...] | None =
 
 
 def check_finite(value: torch.Tensor, name: str) -> None:
-    """No NaN or infinity anywhere in ``value``."""
+    """No NaN or infinity anywhere in ``value`` (not checked while a CUDA graph is captured)."""
+    if _capturing(value):
+        return
     if not bool(torch.isfinite(value).all()):
         raise InputError(f"{name}: expected finite values, found NaN or inf")
 
 
 def check_non_negative(value: torch.Tensor, name: str) -> None:
-    """All values >= 0."""
+    """All values >= 0 (not checked while a CUDA graph is captured)."""
+    if _capturing(value):
+        return
     if bool((value < 0).any()):
         raise InputError(f"{name}: expected non-negative values, found a minimum of {float(value.min()):.4g}")
+
+
+def _capturing(value: torch.Tensor) -> bool:
+    """True while ``value``'s CUDA stream is being captured into a graph: reading values would break the
+    capture, so checks of values are left to an eager call (which a capture needs first anyway)."""
+    return value.is_cuda and torch.cuda.is_current_stream_capturing()
 
 
 def check_same_size(reference: torch.Tensor, other: torch.Tensor, reference_name: str, name: str) -> None:
