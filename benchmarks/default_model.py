@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from d2f.cli.demo import SAMPLE_PHOTO
 from d2f.io import read_image
 from d2f.models import CONFIGS, D2F, load_bundled, load_pretrained, presets
-from timing import median_seconds, peak_rss_bytes, pipeline_split
+from timing import graph_replay_seconds, median_seconds, peak_rss_bytes, pipeline_split
 
 NAME = "d2f-lite"
 SIZE = (1024, 1536)
@@ -92,8 +92,17 @@ def child(case: str, runs: int) -> dict:
                 "fp32": pipeline_split(model, image, runs),
                 "bf16": median_seconds(lambda: model(image, precision="bf16"), runs, "cuda"),
                 "max_abs_difference": float((bf16 - fp32).abs().max()),
+                "graph_fp32": _graph_seconds(lambda: model(image), runs),
             }
     raise ValueError(f"unknown case {case!r}")
+
+
+def _graph_seconds(function, runs: int) -> float | str:
+    """Seconds per replay of ``function`` as a CUDA graph, or why it could not be captured."""
+    try:
+        return graph_replay_seconds(function, runs)
+    except RuntimeError as error:  # reported, not fatal: the other figures still print
+        return f"capture failed: {str(error).splitlines()[0]}"
 
 
 def _run_child(case: str, runs: int, threads: int | None) -> dict:
@@ -151,6 +160,8 @@ def main() -> None:
             f"  bf16 {cuda['bf16'] * 1e3:6.2f} ms (target <= 8 ms); "
             f"|bf16 - fp32| max {cuda['max_abs_difference']:.4f}"
         )
+        graph = cuda["graph_fp32"]
+        print(f"  fp32 as a CUDA graph: {graph * 1e3:.2f} ms" if isinstance(graph, float) else f"  {graph}")
     else:
         print("CUDA: not available")
 

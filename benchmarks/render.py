@@ -27,6 +27,7 @@ import time
 import torch
 
 from d2f.render import weighted_layered_render
+from timing import graph_replay_seconds
 
 SIZES = ((512, 768), (1024, 1536))
 
@@ -66,22 +67,8 @@ def time_render(height, width, defocus_kind, backend, device, repeats) -> float:
 def time_graph_replay(height, width, defocus_kind, repeats) -> float:
     """Median time of replaying a CUDA graph of the fft render (no Python, no launches, no checks)."""
     image, defocus, weight = make_inputs(height, width, defocus_kind, "cuda")
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # the eager call a capture needs first: cuFFT plans, allocator, checks
-        weighted_layered_render(image, defocus, weight, backend="fft")
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        weighted_layered_render(image, defocus, weight, backend="fft")
-    times = []
-    for _ in range(repeats + 1):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        graph.replay()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+    render = lambda: weighted_layered_render(image, defocus, weight, backend="fft")  # noqa: E731
+    return graph_replay_seconds(render, repeats)
 
 
 def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:

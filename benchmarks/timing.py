@@ -28,6 +28,22 @@ def median_seconds(function: Callable[[], object], runs: int, device: str) -> fl
     return statistics.median(times)
 
 
+def graph_replay_seconds(function: Callable[[], object], runs: int) -> float:
+    """Median wall time of replaying ``function`` captured as a CUDA graph (no Python, no launches).
+
+    One eager call on a side stream comes first, as capturing needs (allocator, cuFFT plans, checks).
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        function()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        function()
+    return median_seconds(graph.replay, runs, "cuda")
+
+
 def pipeline_split(model: D2F, image: torch.Tensor, runs: int, precision: str = "fp32") -> dict:
     """Median seconds end to end and of each step run alone, on the inputs the pipeline gives it."""
     device = image.device.type
