@@ -129,17 +129,15 @@ def blur_levels_batched(
     masks: torch.Tensor,
     sizes: tuple[int, ...],
     chunk_bytes: int = CHUNK_BYTES,
-    direct_max_size: int | None = None,
+    direct_max_size: int = BATCHED_DIRECT_MAX_SIZE,
 ) -> Iterator[BlurredLevel | None]:
     """Whole-frame transforms of as many levels at once as ``chunk_bytes`` of spectra allow.
 
     The frame is padded once by the largest radius; each chunk's stacks ``[m_i, m_i * values]`` are
     written straight into one zero-padded transform buffer. The nearest levels whose kernels are at
-    most ``direct_max_size`` wide (default :data:`BATCHED_DIRECT_MAX_SIZE`) are blurred by direct
-    convolution instead, which is cheaper than their share of the transform.
+    most ``direct_max_size`` wide are blurred by direct convolution instead, which is cheaper than
+    their share of the transform.
     """
-    if direct_max_size is None:
-        direct_max_size = BATCHED_DIRECT_MAX_SIZE
     height, width = values.shape[-2:]
     margin = max(sizes) // 2
     mode = padding_mode(height, width, max(sizes))
