@@ -6,7 +6,8 @@
 The scenes are a training config's synthetic validation set (``d2f train`` validates on
 ``SyntheticBokehDataset(val_count, size, seed=data.seed + 1, kernel_scale=...)``); by default
 configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
-``--companion-focus-probability`` other objects also stand in the focus plane (and in the mask). Prints
+``--companion-focus-probability`` other objects also stand in the focus plane (and in the mask), with
+``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). Prints
 the PSNR of each scene and the PSNR of all masked pixels together.
 """
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--companion-focus-probability", type=float, default=0.0, help="the config's data option (default 0)"
     )
+    parser.add_argument(
+        "--subject-support-probability", type=float, default=0.0, help="the config's data option (default 0)"
+    )
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             textures=args.textures,
             kernel_scale=args.kernel_scale,
             companion_focus_probability=args.companion_focus_probability,
+            subject_support_probability=args.subject_support_probability,
         )
         squared_error, pixels = 0.0, 0.0
         for scene in scenes:

@@ -53,6 +53,19 @@ def test_files_are_the_dataset_items_and_readable_as_ebb_pairs(tmp_path, capsys)
     assert len(pairs) == 2 and torch.equal(pairs[1]["image"], scene["image"])
 
 
+def test_scene_options_reach_the_scenes(tmp_path, capsys):
+    options = ["--companion-focus-probability", "1", "--subject-support-probability", "1"]
+    code, err = synth(capsys, "--out", tmp_path, "--seed", "3", *SMALL, *options)
+    assert code == 0, err
+    probabilities = {"companion_focus_probability": 1.0, "subject_support_probability": 1.0}
+    item = SyntheticBokehDataset(2, (32, 48), seed=3, kernel_scale=0.2, **probabilities)[1]
+    scene = read_scene(tmp_path, "000001")
+    torch.testing.assert_close(scene["bokeh"], item["bokeh"], atol=0.5 / 255 + 1e-6, rtol=0)
+    objects = scene["params"]["objects"]
+    assert any(entry["shape"] == "support" for entry in objects)
+    assert all(entry["coc"] == 0 for entry in objects)
+
+
 def test_same_seed_same_files(tmp_path, capsys):
     assert synth(capsys, "--out", tmp_path / "a", "--seed", "9", *SMALL)[0] == 0
     assert synth(capsys, "--out", tmp_path / "b", "--seed", "9", *SMALL)[0] == 0
@@ -88,6 +101,8 @@ def test_real_texture_folder(tmp_path, capsys):
         (["--workers", "0"], "--workers"),
         (["--seed", "-2"], "--seed"),
         (["--kernel-scale", "-1"], "--kernel-scale"),
+        (["--companion-focus-probability", "2"], "--companion-focus-probability: expected a number in"),
+        (["--subject-support-probability", "-1"], "--subject-support-probability: expected a number in"),
         (["--device", "tpu"], "--device"),
     ],
 )

@@ -64,6 +64,11 @@ def write_config(path: Path, text: str) -> Path:
             "config key data.companion_focus_probability: expected a number in [0, 1]",
         ),
         (
+            "stage: 1\n",
+            ["data.subject_support_probability=-1"],
+            "config key data.subject_support_probability: expected a number in [0, 1]",
+        ),
+        (
             "model:\n  architecture:\n    decoder_features: 0\n",
             [],
             "config key model.architecture.decoder_features",
@@ -121,9 +126,7 @@ def test_shipped_configs_load(tmp_path, name):
     assert config.run.steps > 0
 
 
-@pytest.mark.parametrize(
-    "name", ["lite_stage1", "lite_stage1b", "lite_stage1c", "lite_stage1d", "lite_stage2", "lite_stage2d"]
-)
+@pytest.mark.parametrize("name", sorted(path.stem for path in CONFIGS.glob("lite_*.yaml")))
 def test_lite_configs_train_exactly_the_bundled_architecture(tmp_path, name):
     from d2f.models import CONFIGS as MODEL_CONFIGS
     from d2f.train.config import load_config

@@ -158,6 +158,32 @@ def test_companions_can_stand_in_the_focus_plane(scenes):
     assert torch.equal(dataset[1]["bokeh"], scene["bokeh"])
 
 
+def test_subjects_can_stand_on_a_support(scenes):
+    touching_edge = 0
+    for seed, default in scenes.items():
+        zero = generate_scene(seed, SIZE, kernel_scale=0.3, subject_support_probability=0.0)
+        assert torch.equal(zero["bokeh"], default["bokeh"])  # 0 draws nothing extra: the same scenes
+        assert all(item["shape"] != "support" for item in default["params"]["objects"])
+        scene = generate_scene(seed, SIZE, kernel_scale=0.3, subject_support_probability=1.0)
+        objects = scene["params"]["objects"]
+        assert scene["params"]["subject_support_probability"] == 1.0
+        supports = [index for index, item in enumerate(objects) if item["shape"] == "support"]
+        assert len(supports) == 1
+        support = objects[supports[0]]
+        assert objects[supports[0] + 1]["subject"]  # drawn just behind the subject it carries
+        assert support["coc"] == 0.0  # in the focus plane
+        top, left, height, width = support["box"]
+        assert top < 0 or top + height > SIZE[0]  # it runs past the frame's top or bottom edge
+        # Unless something nearer hides it, the in-focus mask reaches that edge within its columns.
+        edge_row = 0 if top < 0 else SIZE[0] - 1
+        columns = slice(max(left, 0), max(left + width, 0))
+        touching_edge += bool((scene["focus_mask"][0, edge_row, columns] > 0.5).any())
+    assert touching_edge >= len(scenes) - 2
+    dataset = SyntheticBokehDataset(2, SIZE, seed=3, kernel_scale=0.3, subject_support_probability=1.0)
+    scene = generate_scene([3, 1], SIZE, kernel_scale=0.3, subject_support_probability=1.0)
+    assert torch.equal(dataset[1]["bokeh"], scene["bokeh"])
+
+
 def test_dataset_items_are_the_generated_scenes():
     dataset = SyntheticBokehDataset(3, (32, 48), seed=5, kernel_scale=0.2)
     assert len(dataset) == 3
@@ -200,6 +226,7 @@ def test_write_and_read_back(scenes, tmp_path):
         ({"kernel_scale": -1.0}, "kernel_scale"),
         ({"companion_focus_probability": 1.5}, "companion_focus_probability"),
         ({"companion_focus_probability": "half"}, "companion_focus_probability"),
+        ({"subject_support_probability": -0.1}, "subject_support_probability"),
     ],
 )
 def test_bad_arguments(arguments, message):

@@ -47,6 +47,20 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="multiply the blur range (default: 1, background blur up to 70 px at half size)",
     )
     parser.add_argument(
+        "--companion-focus-probability",
+        default=0.0,
+        type=float,
+        metavar="P",
+        help="chance that each other object stands in the focus plane beside the subject (default: 0)",
+    )
+    parser.add_argument(
+        "--subject-support-probability",
+        default=0.0,
+        type=float,
+        metavar="P",
+        help="chance that the subject stands on a pole or stem reaching the frame edge (default: 0)",
+    )
+    parser.add_argument(
         "--device", default="cpu", metavar="{cpu,cuda}", help="where to render (default: cpu)"
     )
     parser.set_defaults(handler=run)
@@ -73,6 +87,10 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
         raise InputError(f"--workers: expected a positive number of processes, got {args.workers}")
     if not args.kernel_scale >= 0 or args.kernel_scale == float("inf"):
         raise InputError(f"--kernel-scale: expected a finite number >= 0, got {args.kernel_scale}")
+    for option in ("companion_focus_probability", "subject_support_probability"):
+        value = getattr(args, option)
+        if not 0 <= value <= 1:
+            raise InputError(f"--{option.replace('_', '-')}: expected a number in [0, 1], got {value}")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise InputError(f"--device: expected cpu or cuda, got {args.device!r}")
     if args.out.exists() and not args.out.is_dir():
@@ -80,12 +98,20 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
     return size
 
 
-def _write_one(
-    index: int, seed: int, size: tuple[int, int], textures, kernel_scale: float, device: str, out: Path
-) -> str:
+def _scene_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`d2f.data.synthetic.generate_scene` set on the command line."""
+    return {
+        "kernel_scale": args.kernel_scale,
+        "companion_focus_probability": args.companion_focus_probability,
+        "subject_support_probability": args.subject_support_probability,
+        "device": args.device,
+    }
+
+
+def _write_one(index: int, seed: int, size: tuple[int, int], textures, options: dict, out: Path) -> str:
     from d2f.data.synthetic import generate_scene, scene_name, write_scene
 
-    scene = generate_scene([seed, index], size, textures, kernel_scale=kernel_scale, device=device)
+    scene = generate_scene([seed, index], size, textures, **options)
     name = scene_name(index)
     write_scene(scene, out, name)
     return name
@@ -103,10 +129,8 @@ def _start_worker(threads: int, textures) -> None:
     _worker_textures = textures
 
 
-def _write_in_worker(
-    index: int, seed: int, size: tuple[int, int], kernel_scale: float, device: str, out: Path
-) -> str:
-    return _write_one(index, seed, size, _worker_textures, kernel_scale, device, out)
+def _write_in_worker(index: int, seed: int, size: tuple[int, int], options: dict, out: Path) -> str:
+    return _write_one(index, seed, size, _worker_textures, options, out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     with progress:
         if args.workers == 1:
             for index in range(args.count):
-                _write_one(index, args.seed, size, textures, args.kernel_scale, args.device, args.out)
+                _write_one(index, args.seed, size, textures, _scene_options(args), args.out)
                 progress.update()
         else:
             _run_pool(args, size, textures, progress)
@@ -146,7 +170,7 @@ def _run_pool(args: argparse.Namespace, size: tuple[int, int], textures, progres
         args.workers, mp_context=context, initializer=_start_worker, initargs=(threads, textures)
     ) as pool:
         futures = [
-            pool.submit(_write_in_worker, index, args.seed, size, args.kernel_scale, args.device, args.out)
+            pool.submit(_write_in_worker, index, args.seed, size, _scene_options(args), args.out)
             for index in range(args.count)
         ]
         try:

@@ -186,6 +186,34 @@ def _objects(rng: np.random.Generator, bank: TextureBank, frame: Size) -> list[d
     return objects
 
 
+def _support(rng: np.random.Generator, bank: TextureBank, subject: dict, frame: Size, margin: int) -> dict:
+    """A pole, stand or stem that carries the subject to the frame's bottom edge (or hangs it from the top).
+
+    Real subjects rarely float: a lamp stands on its post, a flower on its stem, a person on the body
+    below the frame. The band runs from the subject's middle row past the frame edge (into the margin,
+    so that the blur near the edge sees it go on), leaning a little, in a texture of its own.
+    """
+    height = frame[0]
+    top, left, box_height, box_width = subject["box"]
+    band_width = max(3.0, box_width * rng.uniform(0.04, 0.4))
+    middle = top + box_height // 2
+    start, end = (middle, height + margin) if rng.random() < 0.75 else (-margin, middle)
+    length = max(end - start, 8)
+    lean = rng.uniform(-0.15, 0.15) * length  # horizontal drift from the subject end to the frame end
+    reach = math.ceil(band_width / 2 + abs(lean)) + 1
+    centre = left + box_width * rng.uniform(0.35, 0.65)
+    rows = torch.arange(length, dtype=torch.float32)[:, None]
+    columns = torch.arange(2 * reach + 1, dtype=torch.float32)[None, :]
+    # Distance from the subject along the band: 0 at the subject's middle row.
+    along = rows / (length - 1) if start == middle else 1 - rows / (length - 1)
+    offset = columns - reach - lean * along
+    alpha = (band_width / 2 + 0.5 - offset.abs()).clamp(0, 1)[None]
+    band_box = [start, round(centre) - reach, length, 2 * reach + 1]
+    color, texture = _texture(rng, bank, (length, 2 * reach + 1), 0.5)
+    return {"shape": "support", "texture": texture, "box": band_box, "color": color, "alpha": alpha,
+            "position": 0.0}
+
+
 def _subject_index(objects: list[dict], frame: Size) -> int:
     """The main subject: the object with the largest area weighted by closeness to the centre."""
     height, width = frame
@@ -209,6 +237,7 @@ def generate_scene(
     *,
     kernel_scale: float = 1.0,
     companion_focus_probability: float = 0.0,
+    subject_support_probability: float = 0.0,
     slices: int = DEFAULT_SLICES,
     device: torch.device | str | None = None,
 ) -> dict:
@@ -222,6 +251,9 @@ def generate_scene(
         companion_focus_probability: chance that each other object stands in the focus plane beside
             the subject (and stays sharp), as a lens keeps the subject's surroundings sharp; 0 (the
             default) keeps every other object out of focus and draws the same scenes as before.
+        subject_support_probability: chance that the subject stands on (or hangs from) a pole, stand
+            or stem that reaches the frame edge in the focus plane; 0 (the default) draws none and the
+            same scenes as before.
         slices: sub-layers of a slanted background.
         device: where to render (e.g. ``"cuda"``); the result lies there.
 
@@ -232,10 +264,10 @@ def generate_scene(
     height, width = check_size(size)
     if not (isinstance(kernel_scale, int | float) and math.isfinite(kernel_scale) and kernel_scale >= 0):
         raise InputError(f"kernel_scale: expected a finite number >= 0, got {kernel_scale!r}")
-    if not (isinstance(companion_focus_probability, int | float) and 0 <= companion_focus_probability <= 1):
-        raise InputError(
-            f"companion_focus_probability: expected a number in [0, 1], got {companion_focus_probability!r}"
-        )
+    for name, value in (("companion_focus_probability", companion_focus_probability),
+                        ("subject_support_probability", subject_support_probability)):
+        if not (isinstance(value, int | float) and 0 <= value <= 1):
+            raise InputError(f"{name}: expected a number in [0, 1], got {value!r}")
     seed_list = [int(seed)] if isinstance(seed, int | np.integer) else [int(value) for value in seed]
     if any(value < 0 for value in seed_list):
         raise InputError(f"seed: expected non-negative integers, got {seed!r}")
@@ -276,6 +308,10 @@ def generate_scene(
     largest_blur = background_blur * max(1.0, *(abs(item["position"]) for item in objects))
     margin = math.ceil(largest_blur / 2) + 2
     canvas = (height + 2 * margin, width + 2 * margin)
+    # No draw when the probability is 0. The support goes just before the subject, which is drawn over it.
+    if subject_support_probability > 0 and rng.random() < subject_support_probability:
+        objects.insert(subject, _support(rng, bank, objects[subject], (height, width), margin))
+        subject += 1
 
     # Background: textured plane with lights, over the whole canvas.
     color, background_texture = _texture(rng, bank, canvas, 0.6)
@@ -339,6 +375,7 @@ def generate_scene(
         "size": [height, width],
         "kernel_scale": float(kernel_scale),
         "companion_focus_probability": float(companion_focus_probability),
+        "subject_support_probability": float(subject_support_probability),
         "margin": margin,
         "focus_depth": float(focus_depth),
         "strength": float(strength),
@@ -390,6 +427,7 @@ class SyntheticBokehDataset(Dataset):
         textures: TextureBank | str | os.PathLike | None = None,
         kernel_scale: float = 1.0,
         companion_focus_probability: float = 0.0,
+        subject_support_probability: float = 0.0,
         device: torch.device | str | None = None,
     ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -402,6 +440,7 @@ class SyntheticBokehDataset(Dataset):
         self.textures = resolve_textures(textures)
         self.kernel_scale = kernel_scale
         self.companion_focus_probability = companion_focus_probability
+        self.subject_support_probability = subject_support_probability
         self.device = device
 
     def __len__(self) -> int:
@@ -413,6 +452,7 @@ class SyntheticBokehDataset(Dataset):
         index %= self.count
         scene = generate_scene([self.seed, index], self.size, self.textures, kernel_scale=self.kernel_scale,
                                companion_focus_probability=self.companion_focus_probability,
+                               subject_support_probability=self.subject_support_probability,
                                device=self.device)
         scene.pop("params")
         scene["name"] = scene_name(index)

@@ -68,6 +68,8 @@ class DataConfig:
             resolution, the range of D2F's kernels).
         companion_focus_probability: chance that each other object of a synthetic scene stands in
             the focus plane beside the subject (see :func:`d2f.data.synthetic.generate_scene`).
+        subject_support_probability: chance that the subject of a synthetic scene stands on a pole,
+            stand or stem reaching the frame edge in the focus plane (same function).
         textures: a folder of photos for synthetic textures (None: procedural and scikit-image's).
         random_flip: flip EBB! training pairs horizontally at random.
         skip_bad: skip unreadable EBB! pairs with a warning instead of stopping.
@@ -86,6 +88,7 @@ class DataConfig:
     seed: int = 0
     kernel_scale: float = 1.0
     companion_focus_probability: float = 0.0
+    subject_support_probability: float = 0.0
     textures: str | None = None
     random_flip: bool = True
     skip_bad: bool = False
@@ -278,11 +281,10 @@ def _check_paths(config: TrainConfig) -> None:
     data, model = config.data, config.model
     if data.kernel_scale < 0:
         raise ConfigError(f"config key data.kernel_scale: expected a number >= 0, got {data.kernel_scale}")
-    if not 0 <= data.companion_focus_probability <= 1:
-        raise ConfigError(
-            "config key data.companion_focus_probability: expected a number in [0, 1], "
-            f"got {data.companion_focus_probability}"
-        )
+    for name in ("companion_focus_probability", "subject_support_probability"):
+        value = getattr(data, name)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"config key data.{name}: expected a number in [0, 1], got {value}")
     if data.textures is not None and not Path(data.textures).is_dir():
         raise ConfigError(f"config key data.textures: no such folder {data.textures}")
     if data.dataset == "synthetic" and data.size is None:

@@ -37,6 +37,7 @@ def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
             "textures": config.textures,
             "kernel_scale": config.kernel_scale,
             "companion_focus_probability": config.companion_focus_probability,
+            "subject_support_probability": config.subject_support_probability,
         }
         train = SyntheticBokehDataset(config.train_count, size=config.size, seed=config.seed, **options)
         val = SyntheticBokehDataset(config.val_count or 16, size=val_size, seed=config.seed + 1, **options)
