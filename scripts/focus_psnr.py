@@ -7,7 +7,9 @@ The scenes are a training config's synthetic validation set (``d2f train`` valid
 ``SyntheticBokehDataset(val_count, size, seed=data.seed + 1, kernel_scale=...)``); by default
 configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--companion-focus-probability`` other objects also stand in the focus plane (and in the mask), with
-``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). Prints
+``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). With
+``--scene-blur-scale`` a model that predicts relative defocus renders each scene at its own blur scale
+(the largest true defocus in the frame, as the scene's aperture gives it) instead of its default. Prints
 the PSNR of each scene and the PSNR of all masked pixels together.
 """
 
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--subject-support-probability", type=float, default=0.0, help="the config's data option (default 0)"
     )
+    parser.add_argument(
+        "--scene-blur-scale", action="store_true", help="relative models: give each scene's own blur scale"
+    )
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
@@ -54,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         squared_error, pixels = 0.0, 0.0
         for scene in scenes:
-            output = predict(model, scene["image"].unsqueeze(0), device="cpu").bokeh[0]
+            blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
+            image = scene["image"].unsqueeze(0)
+            output = predict(model, image, device="cpu", blur_scale=blur_scale).bokeh[0]
             mask = scene["focus_mask"]
             error = ((output - scene["image"]) ** 2 * mask).sum().item()
             count = mask.sum().item() * 3

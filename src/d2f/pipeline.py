@@ -65,6 +65,7 @@ def predict(
     device: str | torch.device | None = None,
     precision: str = "fp32",
     strength: float = 1.0,
+    blur_scale: float | torch.Tensor | None = None,
 ) -> D2FOutput:
     """Run a D2F model on a batch (N, 3, H, W) of float images in [0, 1].
 
@@ -72,8 +73,9 @@ def predict(
     run in eval mode under ``torch.inference_mode()``; a model in training mode is put back into it
     afterwards. ``precision="bf16"`` runs the networks under bfloat16 autocast with channels-last
     tensors (the renderer and the final blend stay float32). ``strength`` scales the blur (see
-    ``D2F.forward``: 0 gives the images back, 1 is the model's own). Returns the model's ``D2FOutput``,
-    on ``device``.
+    ``D2F.forward``: 0 gives the images back, 1 is the model's own); ``blur_scale`` is the scene's
+    blur scale for models that predict relative defocus (``D2F.forward``; None: the model's default).
+    Returns the model's ``D2FOutput``, on ``device``.
     """
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"model: expected a d2f.models.D2F, got {type(model).__name__}")
@@ -87,7 +89,7 @@ def predict(
     model.eval()
     try:
         with torch.inference_mode():
-            return model(batch, precision=precision, strength=strength)
+            return model(batch, precision=precision, strength=strength, blur_scale=blur_scale)
     finally:
         model.train(was_training)
 

@@ -8,7 +8,7 @@ from d2f.errors import CheckpointError, ConfigError
 from d2f.models import D2F
 from d2f.train import loop
 from d2f.train.model import build_model, check_init_architecture, load_encoder_weights
-from d2f.train.stages import Stage1, Stage2, stage_loss
+from d2f.train.stages import Stage1, Stage2, scene_blur_scale, stage_loss
 
 
 def weights(folder):
@@ -128,3 +128,35 @@ def test_fusion_from_focus_mask_starts_stage_2_at_the_focus_threshold():
     for name, tensor in started.state_dict().items():
         if not name.startswith("fusion_net."):
             torch.testing.assert_close(tensor, plain.state_dict()[name], msg=name)
+
+
+def test_relative_models_render_each_scene_at_its_own_blur_scale():
+    torch.manual_seed(0)
+    config = tiny_config("model.architecture.blur_scale=0.4")
+    model = build_model(config.model)
+    assert model.config.blur_scale == 0.4
+    defocus = torch.rand(2, 1, 128, 128) * torch.tensor([0.3, 0.8]).view(2, 1, 1, 1)
+    batch = {"image": torch.rand(2, 3, 128, 128), "defocus": defocus}
+    scale = scene_blur_scale(model, batch)
+    torch.testing.assert_close(scale, defocus.amax(dim=(1, 2, 3)))
+    output = Stage1(model)(batch["image"], torch.rand(2, 3, 128, 128), scale)
+    small = torch.nn.functional.interpolate(batch["image"], size=(64, 64), mode="bilinear")
+    raw = model.predict_defocus(small)
+    torch.testing.assert_close(output.defocus, raw * scale.view(2, 1, 1, 1))
+    # No defocus maps (EBB! pairs) or a model that predicts defocus itself: no per-scene scale.
+    assert scene_blur_scale(model, {"image": batch["image"]}) is None
+    assert scene_blur_scale(build_model(tiny_config().model), batch) is None
+
+
+def test_a_relative_model_can_start_from_one_that_predicts_defocus_itself(tmp_path):
+    torch.manual_seed(0)
+    D2F(tiny_config().model.architecture).save_pretrained(tmp_path / "absolute")
+    overrides = ("run.steps=2", "run.ema_decay=null", "model.architecture.blur_scale=0.4")
+    result = loop.train(
+        tiny_config(*overrides, f"model.init={tmp_path / 'absolute'}"), tmp_path / "run", progress=False
+    )
+    from d2f.models import load_pretrained
+
+    trained = load_pretrained(result)
+    assert trained.config.blur_scale == 0.4
+    assert changed(weights(tmp_path / "absolute"), weights(result), "defocus_net.")

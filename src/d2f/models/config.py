@@ -38,6 +38,12 @@ class D2FConfig:
         clamp_defocus: render with the defocus map clamped to [0, 1]. Outside that range no layer
             covers a pixel, so an unclamped map can render black holes; d2f trains with the clamp and
             its own models set it. The paper's checkpoints were made without it (False reproduces them).
+        blur_scale: None (the paper): the defocus network predicts D2F defocus itself. A number: it
+            predicts defocus *relative to the scene's blur scale* (0 in focus, 1 where the scene is
+            blurred most), and its map is multiplied by a blur scale before rendering: the one given to
+            :meth:`D2F.forward` for each image (the aperture, as the defocus of the farthest background),
+            or this number when none is given. How much a lens blurs cannot be read from a sharp photo,
+            so such a model learns the depth structure and leaves the amount to the caller.
     """
 
     encoder: str = "resnext50_32x4d"
@@ -55,6 +61,7 @@ class D2FConfig:
     focus_threshold: float = 1 / 8
     defocus_long_side: int | None = None
     clamp_defocus: bool = False
+    blur_scale: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("decoder_features", "radiance_features", "stage1_multiple"):
@@ -89,6 +96,11 @@ class D2FConfig:
                 )
         if not isinstance(self.clamp_defocus, bool):
             raise ConfigError(f"clamp_defocus: expected true or false, got {self.clamp_defocus!r}")
+        if self.blur_scale is not None:
+            scale = self.blur_scale
+            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+                raise ConfigError(f"blur_scale: expected None or a number in (0, 1], got {scale!r}")
+            object.__setattr__(self, "blur_scale", float(scale))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``{"architecture": "D2F", <every field>}`` (tuples as lists)."""

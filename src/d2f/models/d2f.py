@@ -16,7 +16,7 @@ from d2f.models.config import D2FConfig
 from d2f.models.defocus_net import DefocusNet
 from d2f.models.fusion_net import FusionNet
 from d2f.models.radiance_net import RadianceNet
-from d2f.render.checks import check_finite, check_same_size, check_tensor
+from d2f.render.checks import check_finite, check_non_negative, check_same_size, check_tensor
 from d2f.render.layered import weighted_layered_render
 from d2f.render.radiance import saturation_weight
 
@@ -88,6 +88,7 @@ class D2F(nn.Module):
         precision: str = "fp32",
         strip_height: int | None = None,
         strength: float = 1.0,
+        blur_scale: float | torch.Tensor | None = None,
     ) -> D2FOutput:
         """Render bokeh for a batch of images.
 
@@ -101,17 +102,22 @@ class D2F(nn.Module):
             strength: scales the blur: the defocus map is multiplied by it and clipped to the renderer's
                 range [0, 1] before rendering and fusion. 1 (the default) is the model's own map, as it
                 is; 0 blurs nothing and ``bokeh`` is the input itself, exactly.
+            blur_scale: models with ``config.blur_scale`` only: the scene's blur scale, a number or one
+                per image (N,), in D2F defocus units >= 0 (the defocus of the farthest background; 0.44
+                is about a 20 px blur at half resolution). None uses ``config.blur_scale``.
 
         Returns:
             :class:`D2FOutput`, in the model's dtype.
         """
         image = self._check_image(image)
         _check_options(precision, strip_height)
-        _check_strength(strength)
+        _check_factor("strength", strength)
         image_small = F.interpolate(
             image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
         )
-        defocus, bokeh_small = self.render_stage1(image_small, precision=precision, strength=strength)
+        defocus, bokeh_small = self.render_stage1(
+            image_small, precision=precision, strength=strength, blur_scale=blur_scale
+        )
         if strength == 0:
             # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
             bokeh, fusion_mask = image.clone(), torch.ones_like(image[:, :1])
@@ -120,19 +126,29 @@ class D2F(nn.Module):
         return D2FOutput(bokeh=bokeh, defocus=defocus, bokeh_small=bokeh_small, fusion_mask=fusion_mask)
 
     def render_stage1(
-        self, image_small: torch.Tensor, *, precision: str = "fp32", strength: float = 1.0
+        self,
+        image_small: torch.Tensor,
+        *,
+        precision: str = "fp32",
+        strength: float = 1.0,
+        blur_scale: float | torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps 1-2 on an image already at stage-1 size: ``(defocus, bokeh_small)``.
 
-        The renderer runs in float32 (or wider) whatever ``precision`` says. With ``strength != 1``
-        the returned defocus map is the scaled and clipped one that was rendered; otherwise it is the
-        network's raw map, rendered clamped to [0, 1] when ``config.clamp_defocus`` is set.
+        The renderer runs in float32 (or wider) whatever ``precision`` says. A relative model's map
+        (``config.blur_scale`` set) is first multiplied by the blur scale (see :meth:`forward`). With
+        ``strength != 1`` the returned defocus map is the scaled and clipped one that was rendered;
+        otherwise it is the network's map as it is, rendered clamped to [0, 1] when
+        ``config.clamp_defocus`` is set.
         """
         config = self.config
+        scale = self._blur_scale(blur_scale, image_small)
         with self._network_precision(image_small, precision):
             network_input = _memory_format(image_small, precision)
             defocus = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
             radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
+        if scale is not None:
+            defocus = defocus * scale
         if strength != 1:
             defocus = (defocus * strength).clamp(0, 1)
         weight = saturation_weight(
@@ -224,6 +240,33 @@ class D2F(nn.Module):
         check_finite(image, "image")
         return image.to(parameter.dtype)
 
+    def _blur_scale(
+        self, blur_scale: float | torch.Tensor | None, image: torch.Tensor
+    ) -> float | torch.Tensor | None:
+        """The factor of a relative model's map: a number, or an (N, 1, 1, 1) tensor; None otherwise."""
+        if self.config.blur_scale is None:
+            if blur_scale is not None:
+                raise InputError(
+                    "blur_scale: this model predicts D2F defocus itself (its config's blur_scale is None); "
+                    "use strength to scale its blur"
+                )
+            return None
+        if blur_scale is None:
+            return self.config.blur_scale
+        if isinstance(blur_scale, torch.Tensor):
+            if blur_scale.dim() > 1 or blur_scale.numel() not in (1, image.shape[0]):
+                raise InputError(
+                    f"blur_scale: expected a number or one value per image ({image.shape[0]},), "
+                    f"got shape {tuple(blur_scale.shape)}"
+                )
+            if not blur_scale.is_floating_point():
+                raise InputError(f"blur_scale: expected a floating-point tensor, got {blur_scale.dtype}")
+            check_finite(blur_scale, "blur_scale")
+            check_non_negative(blur_scale, "blur_scale")
+            return blur_scale.to(image.device, image.dtype).reshape(-1, 1, 1, 1)
+        _check_factor("blur_scale", blur_scale)
+        return float(blur_scale)
+
     def _network_precision(self, image: torch.Tensor, precision: str):
         if precision == "bf16":
             return torch.autocast(device_type=image.device.type, dtype=torch.bfloat16)
@@ -283,9 +326,9 @@ def _check_options(precision: str, strip_height: int | None) -> None:
         raise InputError(f"strip_height: expected a positive integer, got {strip_height!r}")
 
 
-def _check_strength(strength: float) -> None:
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength < math.inf:
-        raise InputError(f"strength: expected a finite number >= 0, got {strength!r}")
+def _check_factor(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise InputError(f"{name}: expected a finite number >= 0, got {value!r}")
 
 
 def _memory_format(x: torch.Tensor, precision: str) -> torch.Tensor:

@@ -36,7 +36,7 @@ from d2f.train.data import build_datasets, collate, train_loader, val_loader
 from d2f.train.ema import EMA
 from d2f.train.model import build_model, check_init_architecture
 from d2f.train.report import MetricsLog, sample_sheet
-from d2f.train.stages import stage_loss, stage_module
+from d2f.train.stages import scene_blur_scale, stage_loss, stage_module
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
     while step < run.steps:
         batch = {key: value.to(device, non_blocking=True) for key, value in next(batches).items()}
         with precision:
-            output = network(batch["image"], batch["bokeh"])
+            output = network(batch["image"], batch["bokeh"], scene_blur_scale(model, batch))
         loss, _ = stage_loss(config.loss, output, batch.get("defocus"))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -222,7 +222,7 @@ def _validate(config: TrainConfig, stage, dataset, precision, device: torch.devi
     for batch in val_loader(dataset, config.data, config.run.batch_size):
         batch = {key: value.to(device) for key, value in batch.items()}
         with precision:
-            output = stage(batch["image"], batch["bokeh"])
+            output = stage(batch["image"], batch["bokeh"], scene_blur_scale(stage.model, batch))
         loss, _ = stage_loss(config.loss, output, batch.get("defocus"))
         total_loss, count = total_loss + float(loss) * len(batch["image"]), count + len(batch["image"])
         for prediction, target in zip(output.prediction, output.target, strict=True):
@@ -246,7 +246,7 @@ def _sample_sheet(config: TrainConfig, stage, dataset, precision, device: torch.
     }
     stage.eval()
     with precision:
-        output = stage(batch["image"], batch["bokeh"])
+        output = stage(batch["image"], batch["bokeh"], scene_blur_scale(stage.model, batch))
     fused = output.prediction if config.stage == 2 else None
     return sample_sheet(batch["image"], output.defocus, output.bokeh_small, batch["bokeh"], fused)
 

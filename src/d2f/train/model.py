@@ -29,11 +29,12 @@ def check_init_architecture(config: ModelConfig) -> None:
         saved = D2FConfig.from_dict(json.loads(config_path.read_text()))
     except (ValueError, ConfigError) as error:
         raise ConfigError(f"config key model.init: {config_path} is not a D2F config ({error})") from None
-    # Training sets clamp_defocus itself (see build_model), so it may differ from the YAML.
+    # Training sets clamp_defocus itself, and blur_scale (how the map is read, not a weight) comes from
+    # the YAML, so a relative model may start from one that predicts defocus itself (see build_model).
     differing = [
         field.name
         for field in dataclasses.fields(D2FConfig)
-        if field.name != "clamp_defocus"
+        if field.name not in ("clamp_defocus", "blur_scale")
         and getattr(saved, field.name) != getattr(config.architecture, field.name)
     ]
     if differing:
@@ -48,8 +49,10 @@ def build_model(config: ModelConfig) -> D2F:
     """The model a run starts from, on the CPU in training mode."""
     model = load_pretrained(config.init) if config.init is not None else D2F(config.architecture)
     # d2f trains with the defocus map clamped to the renderer's range, so the model it exports renders
-    # that way too (see D2FConfig.clamp_defocus).
-    model.config = dataclasses.replace(model.config, clamp_defocus=True)
+    # that way too (see D2FConfig.clamp_defocus). The YAML says whether the map is relative.
+    model.config = dataclasses.replace(
+        model.config, clamp_defocus=True, blur_scale=config.architecture.blur_scale
+    )
     if config.encoder_weights is not None:
         load_encoder_weights(model, config.encoder_weights)
     if config.fusion_from_focus_mask:

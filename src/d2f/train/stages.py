@@ -58,15 +58,18 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def render_stage1(model: D2F, image_small: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def render_stage1(
+    model: D2F, image_small: torch.Tensor, blur_scale: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Defocus map and layered bokeh of an image already at stage-1 resolution (renderer in fp32).
 
     The model renders with the defocus map clamped to [0, 1] (``build_model`` sets
     ``clamp_defocus``): outside that range no layer covers a pixel and the normalised rendering divides
     tiny numbers, which wrecks training; the returned map is the raw one, which
-    :func:`defocus_range_loss` keeps in range.
+    :func:`defocus_range_loss` keeps in range. A relative model (``config.blur_scale`` set) renders at
+    ``blur_scale`` (N,), each scene's own (see :func:`scene_blur_scale`), or at its default.
     """
-    defocus, bokeh_small = model.render_stage1(image_small)
+    defocus, bokeh_small = model.render_stage1(image_small, blur_scale=blur_scale)
     return defocus.float(), bokeh_small.float()
 
 
@@ -88,9 +91,11 @@ class Stage1(nn.Module):
             freeze_batchnorm(self.model.defocus_net)
         return self
 
-    def forward(self, image: torch.Tensor, target: torch.Tensor) -> StageOutput:
+    def forward(
+        self, image: torch.Tensor, target: torch.Tensor, blur_scale: torch.Tensor | None = None
+    ) -> StageOutput:
         size = self.model.stage1_size(*image.shape[-2:])
-        defocus, bokeh_small = render_stage1(self.model, resize(image, size))
+        defocus, bokeh_small = render_stage1(self.model, resize(image, size), blur_scale)
         return StageOutput(bokeh_small, resize(target, size), defocus, bokeh_small)
 
 
@@ -109,11 +114,13 @@ class Stage2(nn.Module):
         self.model.radiance_net.eval()
         return self
 
-    def forward(self, image: torch.Tensor, target: torch.Tensor) -> StageOutput:
+    def forward(
+        self, image: torch.Tensor, target: torch.Tensor, blur_scale: torch.Tensor | None = None
+    ) -> StageOutput:
         height, width = image.shape[-2:]
         with torch.no_grad():
             defocus, bokeh_small = render_stage1(
-                self.model, resize(image, self.model.stage1_size(height, width))
+                self.model, resize(image, self.model.stage1_size(height, width)), blur_scale
             )
         defocus_up = resize(defocus, (height, width))
         bokeh_up = resize(bokeh_small, (height, width))
@@ -122,6 +129,18 @@ class Stage2(nn.Module):
         bokeh = (mask * image + (1 - mask) * bokeh_up).clamp(0, 1)
         initial = initial_focus_mask(defocus_up, self.model.config.focus_threshold)
         return StageOutput(bokeh, target, defocus, bokeh_small, raw_mask, initial)
+
+
+def scene_blur_scale(model: D2F, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Each scene's blur scale (N,) for a relative model: the largest true defocus in its frame.
+
+    That is the defocus of the farthest surface in view, what the aperture sets; None for a model that
+    predicts defocus itself, or for data without defocus maps (EBB!), which then render at the
+    model's default scale.
+    """
+    if model.config.blur_scale is None or "defocus" not in batch:
+        return None
+    return batch["defocus"].float().amax(dim=(1, 2, 3))
 
 
 def stage_module(stage: int, model: D2F, *, batchnorm_frozen: bool = False) -> Stage1 | Stage2:
@@ -157,4 +176,13 @@ def stage_loss(
     return total, {name: float(value.detach()) for name, value in parts.items()}
 
 
-__all__ = ["Stage1", "Stage2", "StageOutput", "render_stage1", "resize", "stage_loss", "stage_module"]
+__all__ = [
+    "Stage1",
+    "Stage2",
+    "StageOutput",
+    "render_stage1",
+    "resize",
+    "scene_blur_scale",
+    "stage_loss",
+    "stage_module",
+]
