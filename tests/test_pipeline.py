@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,26 @@ def test_device_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_device("gpu-please")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("cuda")
+
+
+def test_background_blur_scale_converts_photo_pixels_to_the_stage1_blur_scale() -> None:
+    from d2f.pipeline import background_blur_scale
+    from d2f.render import diameter_to_defocus
+
+    model = D2F(dataclasses.replace(D2FConfig(encoder="resnet18", decoder_features=16), blur_scale=0.4))
+    # A 128x192 photo runs stage 1 at 64x128: 30 px of the photo are 20 px there.
+    assert model.stage1_size(128, 192) == (64, 128)
+    assert background_blur_scale(model, (128, 192), 30.0) == pytest.approx(float(diameter_to_defocus(20.0)))
+    assert background_blur_scale(model, (128, 192), 0) == 0.0
+    assert background_blur_scale(model, (128, 192), 1e6) == 1.0  # beyond the largest kernel
+    for bad in (-1.0, float("nan"), float("inf"), True, "wide"):
+        with pytest.raises(InputError, match="diameter: expected a finite number of pixels >= 0"):
+            background_blur_scale(model, (128, 192), bad)
+
+
+def test_predict_passes_the_blur_scale_to_relative_models(pixels: np.ndarray) -> None:
+    torch.manual_seed(0)
+    relative = D2F(dataclasses.replace(D2FConfig(encoder="resnet18", decoder_features=16), blur_scale=0.4))
+    images = array_to_tensor(pixels).unsqueeze(0)
+    wide, narrow = (predict(relative, images, blur_scale=scale).defocus for scale in (0.8, 0.2))
+    torch.testing.assert_close(wide, narrow * 4)

@@ -7,6 +7,7 @@ same kind of thing, at exactly the input size. :func:`predict` is the tensor-lev
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,6 +93,22 @@ def predict(
             return model(batch, precision=precision, strength=strength, blur_scale=blur_scale)
     finally:
         model.train(was_training)
+
+
+def background_blur_scale(model: D2F, size: tuple[int, int], diameter: float) -> float:
+    """The blur scale (see ``D2F.forward``) that blurs the farthest background of an (H, W) photo into a
+    disc of ``diameter`` pixels of the photo, for a model that predicts relative defocus.
+
+    Stage 1 renders at :meth:`D2F.stage1_size`, so the diameter is converted to stage-1 pixels first;
+    beyond the renderer's largest kernel (69 px at stage-1 size) the scale stays at its maximum, 1.
+    """
+    from d2f.render import diameter_to_defocus
+
+    if isinstance(diameter, bool) or not isinstance(diameter, (int, float)) or not 0 <= diameter < math.inf:
+        raise InputError(f"diameter: expected a finite number of pixels >= 0, got {diameter!r}")
+    height, width = size
+    stage1_width = model.stage1_size(height, width)[1]
+    return float(diameter_to_defocus(diameter * stage1_width / width))
 
 
 def render_image(

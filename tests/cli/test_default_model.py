@@ -5,6 +5,7 @@ A tiny float16 bundle is built in a temporary folder and the package's bundle lo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -108,12 +109,48 @@ def test_strength_zero_gives_the_input_back_and_one_is_the_default(bundled, tmp_
         (["--model", "d2f-lite", "--weights", "x"], ["--model and --weights cannot be combined"]),
         (["--strength", "-1"], ["--strength: expected a finite number >= 0, got -1"]),
         (["--strength", "nan"], ["--strength: expected a finite number >= 0, got nan"]),
+        (["--background-blur", "-3"], ["--background-blur: expected a finite number of pixels >= 0, got -3"]),
     ],
 )
 def test_bad_model_options_fail_in_one_line(bundled, tmp_path: Path, capsys, options, phrases) -> None:
     code, stderr = run(capsys, "render", photo(tmp_path / "in.png"), "-o", tmp_path / "out.png", *options)
     assert code == 2
     assert_one_line_error(stderr, "render", *phrases)
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.fixture(scope="module")
+def relative(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model that predicts relative defocus (default blur scale 0.4), in d2f's own format."""
+    torch.manual_seed(0)
+    model = D2F(dataclasses.replace(TINY_LITE, clamp_defocus=True, blur_scale=0.4)).eval()
+    with torch.no_grad():
+        model.defocus_net.head.conv3.bias.fill_(0.8)
+    return model.save_pretrained(tmp_path_factory.mktemp("relative") / "model")
+
+
+def test_background_blur_sets_a_relative_models_blur_scale(relative: Path, tmp_path: Path, capsys) -> None:
+    from d2f.models import load_pretrained
+    from d2f.pipeline import background_blur_scale, predict
+
+    source = photo(tmp_path / "in.png")
+    for name, options in (("wide.png", ["--background-blur", "60"]), ("own.png", [])):
+        code, stderr = run(capsys, "render", source, "-o", tmp_path / name, "--model", relative, *options)
+        assert code == 0, stderr
+    model = load_pretrained(relative)
+    image = torch.from_numpy(pixels(source).copy()).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    scale = background_blur_scale(model, (37, 53), 60.0)
+    expected = predict(model, image, blur_scale=scale).bokeh[0]
+    written = torch.from_numpy(pixels(tmp_path / "wide.png").copy()).permute(2, 0, 1).float().div(255)
+    torch.testing.assert_close(written, expected, atol=1 / 255 + 1e-6, rtol=0)
+    assert not np.array_equal(pixels(tmp_path / "wide.png"), pixels(tmp_path / "own.png"))
+
+
+def test_background_blur_needs_a_relative_model(bundled, tmp_path: Path, capsys) -> None:
+    source = photo(tmp_path / "in.png")
+    code, stderr = run(capsys, "render", source, "-o", tmp_path / "out.png", "--background-blur", "40")
+    assert code == 2
+    assert_one_line_error(stderr, "render", "--background-blur: this model predicts D2F defocus itself")
     assert not (tmp_path / "out.png").exists()
 
 

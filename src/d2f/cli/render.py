@@ -102,6 +102,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="scale the blur: defocus times S, clipped to [0, 1] (0: the input unchanged; default 1)",
     )
     parser.add_argument(
+        "--background-blur",
+        type=float,
+        metavar="PX",
+        help="models that predict relative defocus (D2FConfig.blur_scale set): blur the farthest "
+        "background into a disc of PX pixels of the photo (default: the model's own blur scale)",
+    )
+    parser.add_argument(
         "--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality, 1-100 (default 95)"
     )
     parser.add_argument(
@@ -141,6 +148,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--max-megapixels: expected a positive number, got {args.max_megapixels:g}")
     if not 0 <= args.strength < float("inf"):
         raise InputError(f"--strength: expected a finite number >= 0, got {args.strength:g}")
+    blur = args.background_blur
+    if blur is not None and not 0 <= blur < float("inf"):
+        raise InputError(f"--background-blur: expected a finite number of pixels >= 0, got {blur:g}")
     chosen = [flag for flag in ("model", "weights", "stage1") if getattr(args, flag) is not None]
     if len(chosen) > 1:
         flags = " and ".join(f"--{flag}" for flag in chosen)
@@ -226,6 +236,17 @@ def _make_output_folder(folder: Path) -> None:
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
+    """The model the flags ask for, checked against ``--background-blur``."""
+    model = _load_weights(args)
+    if getattr(args, "background_blur", None) is not None and model.config.blur_scale is None:
+        raise InputError(
+            "--background-blur: this model predicts D2F defocus itself, not relative to a blur scale; "
+            "use --strength to scale its blur"
+        )
+    return model
+
+
+def _load_weights(args: argparse.Namespace) -> torch.nn.Module:
     """The model the flags ask for; without any weights flag the bundled default model.
 
     ``--model`` takes a bundled model's name (see ``d2f.models.CONFIGS``) or else a path in d2f's own
@@ -285,11 +306,19 @@ def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, devic
     import torch.nn.functional as F
 
     from d2f.io import read_image, write_defocus, write_defocus_color, write_image
-    from d2f.pipeline import predict
+    from d2f.pipeline import background_blur_scale, predict
 
     image = read_image(job.source, max_megapixels=args.max_megapixels)
+    blur_scale = None
+    if args.background_blur is not None:
+        blur_scale = background_blur_scale(model, tuple(image.shape[-2:]), args.background_blur)
     output = predict(
-        model, image.unsqueeze(0), device=device, precision=args.precision, strength=args.strength
+        model,
+        image.unsqueeze(0),
+        device=device,
+        precision=args.precision,
+        strength=args.strength,
+        blur_scale=blur_scale,
     )
     _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders
     write_image(job.output, output.bokeh[0].float().cpu(), quality=args.quality, overwrite=args.overwrite)
