@@ -1,7 +1,8 @@
 """Synthetic bokeh scenes with exact ground truth, generated on the fly or written to disk.
 
 A scene is a textured background plane (fronto-parallel, or slanted like a floor or a wall) with small
-bright lights, an optional middle layer and 1-5 foreground objects. The lens focuses on the main
+bright lights, an optional middle layer and 1-5 foreground objects (optionally other objects in the
+focus plane, and a pole or stem carrying the subject). The lens focuses on the main
 subject (the largest, most central object), as in the EBB! photos, with a random strength so that the
 background's blur spans 0 to about 70 px of diameter at half resolution (the range of D2F's kernels).
 :func:`d2f.render.scene.render_scene` renders the all-in-focus photo and its true bokeh.
