@@ -11,6 +11,7 @@ from d2f.train.losses import (
     image_gradients,
     l1_loss,
     mask_loss,
+    masked_l1_loss,
     ssim,
 )
 
@@ -83,3 +84,48 @@ def test_mask_loss_and_shape_checks():
         l1_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 5))
     with pytest.raises(InputError, match="channels"):
         l1_loss(torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4))
+
+
+class TestMaskedL1Loss:
+    def test_with_a_full_mask_it_is_the_l1(self):
+        first, second = images(0), images(1)
+        full = torch.ones(2, 1, 32, 40, dtype=torch.float64)
+        assert float(masked_l1_loss(first, second, full)) == pytest.approx(float(l1_loss(first, second)))
+
+    def test_only_masked_pixels_count_and_their_share_does_not_matter(self):
+        prediction, target = torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8)
+        target[..., :2, :] = 0.5  # in the mask
+        target[..., 2:, :] = 9.0  # outside it
+        mask = torch.zeros(1, 1, 8, 8)
+        mask[..., :2, :] = 1
+        assert float(masked_l1_loss(prediction, target, mask)) == pytest.approx(0.5)
+        mask[..., :1, :] = 0  # a smaller masked region with the same error: the same mean
+        assert float(masked_l1_loss(prediction, target, mask)) == pytest.approx(0.5)
+
+    def test_soft_masks_weigh_pixels_and_are_resized_to_the_prediction(self):
+        prediction, target = torch.zeros(1, 1, 1, 2), torch.tensor([[[[1.0, 3.0]]]])
+        weights = torch.tensor([[[[0.75, 0.25]]]])
+        assert float(masked_l1_loss(prediction, target, weights)) == pytest.approx(1.5)
+        large_mask = torch.ones(2, 1, 64, 80)
+        assert float(masked_l1_loss(images(0), images(1), large_mask.double())) == pytest.approx(
+            float(l1_loss(images(0), images(1)))
+        )
+
+    def test_an_empty_mask_gives_zero_and_a_finite_gradient(self):
+        prediction = images(0).requires_grad_()
+        loss = masked_l1_loss(prediction, images(1), torch.zeros(2, 1, 32, 40, dtype=torch.float64))
+        loss.backward()
+        assert float(loss) == 0 and torch.isfinite(prediction.grad).all()
+
+    def test_gradcheck(self):
+        prediction = images(0, (1, 2, 5, 6)).requires_grad_()
+        target = images(1, (1, 2, 5, 6))
+        mask = images(2, (1, 1, 5, 6))
+        assert torch.autograd.gradcheck(lambda x: masked_l1_loss(x, target, mask), (prediction,))
+
+    def test_bad_masks(self):
+        prediction = torch.zeros(2, 3, 4, 4)
+        with pytest.raises(InputError, match="mask"):
+            masked_l1_loss(prediction, prediction, torch.ones(2, 3, 4, 4))
+        with pytest.raises(InputError, match="mask: expected batch size 2"):
+            masked_l1_loss(prediction, prediction, torch.ones(1, 1, 4, 4))

@@ -62,6 +62,29 @@ def test_stage_outputs_and_losses():
     assert set(parts) == {"l1", "gradient", "mask"}
 
 
+def test_in_focus_terms_join_the_losses_where_the_data_marks_focus():
+    torch.manual_seed(0)
+    config = tiny_config("loss.focus=2", "loss.focus_defocus=3")
+    model = D2F(config.model.architecture)
+    image, target = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
+    defocus = torch.rand(2, 1, 128, 128)
+    focus_mask = torch.zeros(2, 1, 128, 128)
+    focus_mask[..., 32:96, 32:96] = 1
+    first = Stage1(model)(image, target)
+    without_mask, plain = stage_loss(config.loss, first, defocus)
+    loss, parts = stage_loss(config.loss, first, defocus, focus_mask)
+    assert set(parts) == set(plain) | {"focus", "focus_defocus"}
+    assert float(loss) == pytest.approx(float(without_mask) + 2 * parts["focus"] + 3 * parts["focus_defocus"])
+    inside = (slice(None), slice(None), slice(16, 48), slice(16, 48))  # the mask at stage-1 size
+    inside_error = (first.prediction - first.target)[inside].abs().mean()
+    assert parts["focus"] == pytest.approx(float(inside_error), rel=1e-5)
+    second = Stage2(model).train()(image, target)
+    _, parts = stage_loss(config.loss, second, None, focus_mask)
+    assert set(parts) == {"l1", "gradient", "mask", "focus"}
+    _, parts = stage_loss(tiny_config().loss, first, defocus, focus_mask)
+    assert "focus" not in parts and "focus_defocus" not in parts  # the weights default to 0
+
+
 def test_encoder_weights_from_a_torchvision_file(tmp_path):
     torch.manual_seed(1)
     resnet = torchvision.models.resnet18(weights=None)

@@ -113,6 +113,8 @@ class LossConfig:
     ``defocus_range`` * the defocus map's distance outside [0, 1], plus ``defocus`` * L1 on the
     defocus map when the data has one. Stage 2: ``l1`` + ``gradient`` * the
     gradient-domain loss on the output, plus ``mask`` * L1 of the fusion mask to the initial binary mask.
+    Where the data has an in-focus mask (synthetic scenes): ``focus`` * L1 of the image (either stage)
+    and ``focus_defocus`` * L1 of the defocus map (stage 1), both over the in-focus pixels alone.
     """
 
     l1: float = 1.0
@@ -121,6 +123,8 @@ class LossConfig:
     defocus: float = 0.0
     gradient: float = 1.0
     mask: float = 0.1
+    focus: float = 0.0
+    focus_defocus: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from d2f.errors import ConfigError, DataError
 from d2f.train.config import DataConfig
 
 #: Batch entries the training loop uses; others (names, scene parameters) are left out of batches.
-BATCH_KEYS = ("image", "bokeh", "defocus")
+BATCH_KEYS = ("image", "bokeh", "defocus", "focus_mask")
 
 
 def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:

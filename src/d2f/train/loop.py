@@ -141,7 +141,7 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
         batch = {key: value.to(device, non_blocking=True) for key, value in next(batches).items()}
         with precision:
             output = network(batch["image"], batch["bokeh"], scene_blur_scale(model, batch))
-        loss, _ = stage_loss(config.loss, output, batch.get("defocus"))
+        loss, _ = stage_loss(config.loss, output, batch.get("defocus"), batch.get("focus_mask"))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.optim.grad_clip is not None:
@@ -223,7 +223,7 @@ def _validate(config: TrainConfig, stage, dataset, precision, device: torch.devi
         batch = {key: value.to(device) for key, value in batch.items()}
         with precision:
             output = stage(batch["image"], batch["bokeh"], scene_blur_scale(stage.model, batch))
-        loss, _ = stage_loss(config.loss, output, batch.get("defocus"))
+        loss, _ = stage_loss(config.loss, output, batch.get("defocus"), batch.get("focus_mask"))
         total_loss, count = total_loss + float(loss) * len(batch["image"]), count + len(batch["image"])
         for prediction, target in zip(output.prediction, output.target, strict=True):
             prediction, target = tensor_to_array(prediction), tensor_to_array(target)

@@ -5,7 +5,10 @@
   keeps the defocus map in the renderer's range with :func:`defocus_range_loss`;
 - stage 2 compares the fused output with the ground truth by :func:`l1_loss` and
   :func:`gradient_loss` (the "Poisson" term), and keeps the mask near its binary initialisation with
-  :func:`mask_loss`.
+  :func:`mask_loss`;
+- where the data marks its in-focus pixels, :func:`masked_l1_loss` compares images (both stages) and
+  defocus maps (stage 1) there alone, so that the subject, often a small part of the frame, weighs as
+  much as the background.
 
 All losses are means over every element, so their scale does not depend on the batch or image size.
 """
@@ -102,6 +105,25 @@ def defocus_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return (prediction - target).abs().mean()
 
 
+def masked_l1_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of (N, C, h, w) tensors weighted by a mask (N, 1, H, W) in [0, 1].
+
+    The mask is resized (bilinear, ``align_corners=False``) to (h, w) when the sizes differ, and every
+    channel takes its weight. The weighted sum is divided by the mask's total weight (times C), so the
+    result is the mean difference over the masked pixels whatever their share of the frame; 0 (still
+    differentiable) when the mask is empty.
+    """
+    _check_pair(prediction, target)
+    check_tensor(mask, "mask", channels=(1,))
+    if mask.shape[0] != prediction.shape[0]:
+        raise InputError(f"mask: expected batch size {prediction.shape[0]}, got {mask.shape[0]}")
+    if mask.shape[-2:] != prediction.shape[-2:]:
+        mask = F.interpolate(mask, size=prediction.shape[-2:], mode="bilinear", align_corners=False)
+    weighted = (mask * (prediction - target).abs()).sum()
+    # An empty mask gives 0 / eps = 0 rather than NaN.
+    return weighted / (mask.sum() * prediction.shape[1]).clamp_min(1e-8)
+
+
 def defocus_range_loss(defocus: torch.Tensor) -> torch.Tensor:
     """Mean distance of a defocus map (N, 1, h, w) outside [0, 1], the range the renderer's layers cover."""
     check_tensor(defocus, "defocus", channels=(1,))
@@ -132,5 +154,6 @@ __all__ = [
     "image_gradients",
     "l1_loss",
     "mask_loss",
+    "masked_l1_loss",
     "ssim",
 ]

@@ -24,6 +24,7 @@ from d2f.train.losses import (
     gradient_loss,
     l1_loss,
     mask_loss,
+    masked_l1_loss,
     ssim,
 )
 from d2f.train.model import freeze_batchnorm
@@ -149,7 +150,10 @@ def stage_module(stage: int, model: D2F, *, batchnorm_frozen: bool = False) -> S
 
 
 def stage_loss(
-    weights: LossConfig, output: StageOutput, defocus_target: torch.Tensor | None = None
+    weights: LossConfig,
+    output: StageOutput,
+    defocus_target: torch.Tensor | None = None,
+    focus_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted total loss of a stage's output, and its parts (unweighted, as floats) for logging.
 
@@ -157,6 +161,9 @@ def stage_loss(
     ``defocus_range *`` :func:`defocus_range_loss`, plus ``defocus * L1`` on the defocus map when
     ``defocus_target`` is given. Stage 2:
     ``l1 * L1 + gradient * gradient loss`` on the fused output, plus ``mask * L1(raw mask, initial mask)``.
+    Given ``focus_mask`` (N, 1, H, W), the data's in-focus share of each pixel: ``focus *`` the L1 of
+    the prediction over the in-focus pixels (either stage), and in stage 1 ``focus_defocus *`` that of
+    the defocus map (when ``defocus_target`` is given too).
     """
     prediction, target = output.prediction.float(), output.target.float()
     parts = {"l1": l1_loss(prediction, target)}
@@ -167,11 +174,17 @@ def stage_loss(
             parts["defocus_range"] = defocus_range_loss(output.defocus)
         if weights.defocus > 0 and defocus_target is not None:
             parts["defocus"] = defocus_loss(output.defocus, defocus_target.float())
+        if weights.focus_defocus > 0 and defocus_target is not None and focus_mask is not None:
+            parts["focus_defocus"] = masked_l1_loss(
+                output.defocus, resize(defocus_target.float(), output.defocus.shape[-2:]), focus_mask.float()
+            )
     else:
         if weights.gradient > 0:
             parts["gradient"] = gradient_loss(prediction, target)
         if weights.mask > 0:
             parts["mask"] = mask_loss(output.raw_mask, output.initial_mask)
+    if weights.focus > 0 and focus_mask is not None:
+        parts["focus"] = masked_l1_loss(prediction, target, focus_mask.float())
     total = sum(getattr(weights, name) * value for name, value in parts.items())
     return total, {name: float(value.detach()) for name, value in parts.items()}
 
