@@ -10,7 +10,8 @@
   defocus maps (stage 1) there alone, so that the subject, often a small part of the frame, weighs as
   much as the background.
 
-All losses are means over every element, so their scale does not depend on the batch or image size.
+All losses are means (over every element, or over the masked pixels), so their scale does not depend on
+the batch or image size.
 """
 
 from __future__ import annotations
