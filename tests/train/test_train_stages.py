@@ -153,6 +153,19 @@ def test_fusion_from_focus_mask_starts_stage_2_at_the_focus_threshold():
             torch.testing.assert_close(tensor, plain.state_dict()[name], msg=name)
 
 
+def test_training_batches_carry_the_focus_mask_to_the_loss(tmp_path):
+    def first_validation_loss(name, *overrides):
+        run = loop.train(
+            tiny_config("run.steps=1", "run.ema_decay=null", *overrides), tmp_path / name, progress=False
+        )
+        header, first = (run.parent / "metrics.csv").read_text().splitlines()[:2]
+        return float(dict(zip(header.split(","), first.split(","), strict=True))["val_loss"])
+
+    plain = first_validation_loss("plain")
+    with_focus = first_validation_loss("focus", "loss.focus=1", "loss.focus_defocus=1")
+    assert with_focus > plain  # the same model and scenes: only the in-focus terms differ
+
+
 def test_relative_models_render_each_scene_at_its_own_blur_scale():
     torch.manual_seed(0)
     config = tiny_config("model.architecture.blur_scale=0.4")
