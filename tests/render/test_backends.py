@@ -84,3 +84,20 @@ def test_batched_gradients_equal_direct():
     expected = gradients(blur_levels_direct)
     for ours, reference in zip(gradients(blur_levels_batched), expected, strict=True):
         torch.testing.assert_close(ours, reference, atol=1e-10, rtol=0)
+
+
+def test_batched_zeroes_the_transform_margins(monkeypatch):
+    """Uninitialised memory in the transform buffer (here NaN) never reaches the blurred levels."""
+    shape = (1, 4, 41, 53)  # padded by 34: 109 x 121, transformed at 120 x 128 (margins on both sides)
+    values = torch.rand(1, 3, 41, 53, dtype=torch.float64)
+    masks = layer_masks(torch.rand(1, 1, 41, 53, dtype=torch.float64))
+    expected = full_frames(blur_levels_direct(values, masks, KERNEL_SIZES), shape)
+    original_new_empty = torch.Tensor.new_empty
+
+    def new_empty_of_nan(self, *size, **kwargs):
+        return original_new_empty(self, *size, **kwargs).fill_(float("nan"))
+
+    monkeypatch.setattr(torch.Tensor, "new_empty", new_empty_of_nan)
+    batched = full_frames(blur_levels_batched(values, masks, KERNEL_SIZES), shape)
+    for ours, reference in zip(batched, expected, strict=True):
+        torch.testing.assert_close(ours, reference, atol=1e-10, rtol=0)

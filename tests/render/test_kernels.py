@@ -3,7 +3,7 @@ import torch
 
 from d2f.errors import InputError
 from d2f.render import KERNEL_SIZES, defocus_to_diameter, diameter_to_defocus, soft_disk_kernel
-from d2f.render.kernels import soft_disk_spectrum
+from d2f.render.kernels import soft_disk_spectra, soft_disk_spectrum
 
 
 class TestSoftDiskKernel:
@@ -61,6 +61,32 @@ class TestSoftDiskSpectrum:
     def test_too_small_shape(self):
         with pytest.raises(InputError, match="fft_shape"):
             soft_disk_spectrum(11, (4, 64))
+
+
+class TestSoftDiskSpectra:
+    def test_each_equals_the_transform_of_its_kernel(self, device):
+        sizes, shape = (3, 11, 69, 1, 33), (96, 110)
+        spectra = soft_disk_spectra(sizes, shape, device=device, dtype=torch.float64)
+        assert spectra.shape == (5, 96, 56) and spectra.device.type == device.type
+        for size, spectrum in zip(sizes, spectra.cpu(), strict=True):
+            placed = torch.zeros(shape, dtype=torch.float64)
+            placed[:size, :size] = soft_disk_kernel(size, dtype=torch.float64)
+            placed = torch.roll(placed, (-(size // 2), -(size // 2)), (0, 1))
+            torch.testing.assert_close(spectrum, torch.fft.rfft2(placed).real)
+
+    def test_dtype(self):
+        spectra = soft_disk_spectra((5, 7), (20, 20), dtype=torch.float32)
+        assert spectra.dtype == torch.float32
+        torch.testing.assert_close(spectra[1], soft_disk_spectrum(7, (20, 20), dtype=torch.float32))
+
+    @pytest.mark.parametrize("sizes", [(), (3, 4), (0,)])
+    def test_bad_sizes(self, sizes):
+        with pytest.raises(InputError, match="kernel_sizes"):
+            soft_disk_spectra(sizes, (20, 20))
+
+    def test_too_small_shape(self):
+        with pytest.raises(InputError, match="fft_shape"):
+            soft_disk_spectra((3, 11), (64, 4))
 
 
 class TestDefocusDiameter:

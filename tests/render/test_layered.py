@@ -297,3 +297,17 @@ def test_cuda_graph_replay_renders_new_inputs_like_an_eager_call():
     defocus.copy_(torch.rand_like(defocus))
     graph.replay()
     torch.testing.assert_close(captured, weighted_layered_render(image, defocus, weight))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="TF32 exists on CUDA devices only")
+@pytest.mark.parametrize("path", PARITY_FILES, ids=lambda path: path.stem)
+def test_parity_with_tf32_matrix_products_enabled(path, monkeypatch):
+    """A user's global TF32 setting does not round the kernel spectra of the GPU path."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    case = np.load(path)
+    image, defocus, weight = (
+        torch.from_numpy(case[key])[None].cuda() for key in ("image_small", "defocus", "radiance_weight")
+    )
+    bokeh = weighted_layered_render(image, defocus, weight, backend="fft")
+    expected = torch.from_numpy(case["bokeh_small"])[None]
+    assert float((bokeh.cpu() - expected).abs().max()) <= 1e-4

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from d2f.render.kernels import soft_disk_kernel, soft_disk_spectrum
+from d2f.render.kernels import soft_disk_kernel, soft_disk_spectra, soft_disk_spectrum
 
 # On the CPU, kernels up to this diameter are applied by direct convolution (cheaper than a transform).
 DIRECT_MAX_SIZE = 11
@@ -176,19 +176,22 @@ def _fft_blur_of_levels(
 ) -> torch.Tensor:
     """(N, len(levels), 1 + C, Fh, Fw): the padded stacks of ``levels`` (consecutive, from the farthest)
     blurred by circular convolution."""
-    device, dtype = padded_values.device, padded_values.dtype
-    spectra = torch.stack(
-        [soft_disk_spectrum(sizes[level - 1], fft_shape, device=device, dtype=dtype) for level in levels]
+    level_sizes = [sizes[level - 1] for level in levels]
+    spectra = soft_disk_spectra(
+        level_sizes, fft_shape, device=padded_values.device, dtype=padded_values.dtype
     )[None, :, None]
     # The chunk's levels run from far to near: its masks are a flipped slice (no index tensor to copy).
     chunk_masks = padded_masks[:, levels[-1] - 1 : levels[0]].flip(1).unsqueeze(2)  # (N, k, 1, Hp, Wp)
     if torch.is_grad_enabled() and (padded_values.requires_grad or padded_masks.requires_grad):
         stacked = torch.cat([chunk_masks, chunk_masks * padded_values.unsqueeze(1)], dim=2)
         return torch.fft.irfft2(torch.fft.rfft2(stacked, s=fft_shape) * spectra, s=fft_shape)
-    # Without autograd: one buffer, written in place, transformed, filtered in place.
+    # Without autograd: one buffer, written in place, transformed, filtered in place. Only its margins
+    # beyond the padded frame are zeroed: the frame itself is written over.
     padded_height, padded_width = padded_values.shape[-2:]
     batch, channels = padded_values.shape[:2]
-    buffer = padded_values.new_zeros(batch, len(levels), 1 + channels, *fft_shape)
+    buffer = padded_values.new_empty(batch, len(levels), 1 + channels, *fft_shape)
+    buffer[..., padded_height:, :].zero_()
+    buffer[..., :padded_height, padded_width:].zero_()
     buffer[:, :, :1, :padded_height, :padded_width] = chunk_masks
     torch.mul(chunk_masks, padded_values.unsqueeze(1), out=buffer[:, :, 1:, :padded_height, :padded_width])
     return torch.fft.irfft2(torch.fft.rfft2(buffer).mul_(spectra), s=fft_shape)

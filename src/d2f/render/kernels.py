@@ -133,23 +133,55 @@ def soft_disk_spectrum(
     """Real spectrum ``(Fh, Fw // 2 + 1)`` of the soft disk kernel centred at the origin.
 
     This equals ``torch.fft.rfft2`` of the kernel placed on an ``fft_shape`` grid with its centre at
-    (0, 0). The kernel is even in x and in y, so its spectrum is the real product
-    ``cos_h @ folded_kernel @ cos_w.T`` over the offsets 0..r (the negative offsets folded onto the
-    positive ones): two small matrix products instead of a large transform.
+    (0, 0); see :func:`soft_disk_spectra`.
     """
-    (size,) = check_kernel_sizes((size,))
+    return soft_disk_spectra((size,), fft_shape, device=device, dtype=dtype)[0]
+
+
+def soft_disk_spectra(
+    sizes: Sequence[int],
+    fft_shape: tuple[int, int],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Real spectra ``(len(sizes), Fh, Fw // 2 + 1)`` of soft disk kernels centred at the origin.
+
+    Each equals ``torch.fft.rfft2`` of its kernel placed on an ``fft_shape`` grid with its centre at
+    (0, 0). The kernels are even in x and in y, so each spectrum is the real product
+    ``cos_h @ folded_kernel @ cos_w.T`` over the offsets 0..r (the negative offsets folded onto the
+    positive ones): two small batched matrix products for all kernels instead of large transforms, and
+    a few kernel launches in all, whatever the number of sizes.
+    """
+    sizes = check_kernel_sizes(sizes)
     fft_height, fft_width = fft_shape
-    radius = size // 2
-    if radius >= min(fft_height, fft_width):
-        raise InputError(f"fft_shape: expected both sides above the kernel radius {radius}, got {fft_shape}")
+    max_radius = max(sizes) // 2
+    if max_radius >= min(fft_height, fft_width):
+        raise InputError(
+            f"fft_shape: expected both sides above the kernel radius {max_radius}, got {fft_shape}"
+        )
     dtype = dtype or torch.get_default_dtype()
-    quadrant = soft_disk_kernel(size, device=device, dtype=torch.float64)[radius:, radius:]
-    fold = torch.full((radius + 1,), 2.0, dtype=torch.float64, device=quadrant.device)
+    # The quadrant x, y in 0..r of every kernel, in float64 like soft_disk_kernel, zero beyond its radius.
+    offsets = torch.arange(max_radius + 1, dtype=torch.float64, device=float64_device(device))
+    squared_distance = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    squared_extent = torch.maximum(offsets[:, None], offsets[None, :]) ** 2
+    # One fill per size (no host-to-device copy: it would wait for a GPU's queue and break graph capture).
+    squared_radii = torch.stack([offsets.new_full((), float((size // 2) ** 2)) for size in sizes])
+    squared_radii = squared_radii.view(-1, 1, 1)
+    quadrants = 0.5 + 0.5 * torch.tanh(0.25 * (squared_radii - squared_distance) + 0.5)
+    quadrants = quadrants * (squared_extent <= squared_radii)
+    fold = torch.full((max_radius + 1,), 2.0, dtype=torch.float64, device=offsets.device)
     fold[0] = 1.0
-    folded = (fold[:, None] * quadrant * fold[None, :]).to(device=device, dtype=dtype)
-    cos_h = _cosine_table(fft_height, fft_height, radius, device, dtype)
-    cos_w = _cosine_table(fft_width // 2 + 1, fft_width, radius, device, dtype)
-    return cos_h @ folded @ cos_w.T
+    folded = fold[:, None] * quadrants * fold[None, :]
+    # The folded quadrant sums to the whole kernel's sum: normalising it normalises the kernel.
+    folded = folded / folded.sum(dim=(1, 2), keepdim=True)
+    # On a GPU the products run in float64 (cheap at these sizes), so that TF32 matrix products, if
+    # a user enables them, never round the spectra.
+    product_dtype = torch.float64 if float64_device(device).type == "cuda" else dtype
+    folded = folded.to(device=device, dtype=product_dtype)
+    cos_h = _cosine_table(fft_height, fft_height, max_radius, device, product_dtype)
+    cos_w = _cosine_table(fft_width // 2 + 1, fft_width, max_radius, device, product_dtype)
+    return (cos_h @ folded @ cos_w.T).to(dtype)
 
 
 def _cosine_table(

@@ -197,7 +197,8 @@ def _composite_over(composite: torch.Tensor, level: BlurredLevel, *, in_place: b
     box_height, box_width = level.stack.shape[-2:]
     if in_place:
         box = composite[..., level.top : level.top + box_height, level.left : level.left + box_width]
-        box.addcmul_(box, level.stack[:, :1], value=-1).add_(level.stack)
+        # One pass over the box: box = stack + box * (1 - blurred mask).
+        torch.addcmul(level.stack, box, 1 - level.stack[:, :1], out=box)
         return composite
     height, width = composite.shape[-2:]
     bottom, right = height - level.top - box_height, width - level.left - box_width
