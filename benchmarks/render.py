@@ -9,6 +9,7 @@ covers the whole frame.
     python benchmarks/render.py                 # CPU, 512x768 and 1024x1536
     python benchmarks/render.py --device cuda   # GPU (fp32)
     python benchmarks/render.py --device cuda --graph   # ... and the fft render replayed as a CUDA graph
+    python benchmarks/render.py --device cuda --direct-max-sizes 7 11 15   # GPU: direct-level thresholds
 
 Peak memory on the CPU is the peak resident set of a fresh process that renders once (so it includes
 PyTorch itself); on CUDA it is ``torch.cuda.max_memory_allocated``.
@@ -26,7 +27,7 @@ import time
 
 import torch
 
-from d2f.render import weighted_layered_render
+from d2f.render import backends, weighted_layered_render
 from timing import graph_replay_seconds
 
 SIZES = ((512, 768), (1024, 1536))
@@ -71,6 +72,21 @@ def time_graph_replay(height, width, defocus_kind, repeats) -> float:
     return graph_replay_seconds(render, repeats)
 
 
+def direct_threshold_sweep(sizes: list[int], repeats: int) -> None:
+    """Graph-replay time of the fft render with each ``BATCHED_DIRECT_MAX_SIZE`` (the nearest levels with
+    kernels up to it are convolved directly, the others transformed), on the depth-like map."""
+    default = backends.BATCHED_DIRECT_MAX_SIZE
+    print(f"GPU direct-level threshold (default {default}), fft render replayed as a CUDA graph:")
+    try:
+        for height, width in SIZES:
+            for size in sizes:
+                backends.BATCHED_DIRECT_MAX_SIZE = size
+                seconds = time_graph_replay(height, width, "scene", repeats)
+                print(f"{height}x{width:<5} kernels <= {size:2d} px direct: {seconds * 1e3:6.3f} ms")
+    finally:
+        backends.BATCHED_DIRECT_MAX_SIZE = default
+
+
 def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:
     """Peak memory of one render, measured in a fresh process."""
     if device == "cuda":
@@ -99,15 +115,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per case (median)")
     parser.add_argument("--defocus", nargs="+", default=["scene", "noise"], choices=["scene", "noise"])
     parser.add_argument("--graph", action="store_true", help="CUDA: also time a CUDA graph of the fft render")
+    parser.add_argument(
+        "--direct-max-sizes",
+        type=int,
+        nargs="+",
+        metavar="PX",
+        help="CUDA: only time graph replays with each of these direct-level thresholds",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
+    if args.direct_max_sizes and args.device != "cuda":
+        parser.error("--direct-max-sizes: the thresholds apply to the GPU path; pass --device cuda")
     where = (
         torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     )
     print(f"d2f renderer benchmark on {where}, torch {torch.__version__}, float32")
+    if args.direct_max_sizes:
+        direct_threshold_sweep(args.direct_max_sizes, args.repeats)
+        return
     header = ("size", "defocus", "direct s", "fft s", "ratio", "peak MB direct", "peak MB fft")
     print("{:>10} {:>8} {:>9} {:>8} {:>6} {:>15} {:>12}".format(*header))
     for height, width in SIZES:

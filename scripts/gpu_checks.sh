@@ -5,7 +5,7 @@
 #   scripts/gpu_checks.sh
 set -u
 status=0
-python -m pytest -q -k cuda tests || status=1
+python -m pytest -q -k "cuda or tf32" tests || status=1
 python benchmarks/render.py --device cuda --graph --repeats 20 || status=1
 python benchmarks/default_model.py --runs 5 || status=1
 python benchmarks/pipeline.py --skip-12mp --runs 3 || status=1

@@ -36,9 +36,10 @@ DIRECT_MAX_SIZE = 11
 # Spectra of one batched chunk are kept under this many bytes (the working set is a few times that).
 CHUNK_BYTES = 512 * 2**20
 
-# In the batched path, the nearest levels with kernels up to this diameter are blurred directly
-# (measured on an H100: 11 saves 7-25 % against transforming every level; README "Performance").
-BATCHED_DIRECT_MAX_SIZE = 11
+# In the batched path, the nearest levels with kernels up to this diameter are blurred directly. Replayed
+# as CUDA graphs on an H100, 7 / 11 / 15 / 19 gave 2.19 / 2.28 / 2.47 / 2.77 ms at 512x768 and 7.84 / 8.03 /
+# 8.70 / 9.81 ms at 1024x1536 (README "Performance"); transforming every level was slower still.
+BATCHED_DIRECT_MAX_SIZE = 7
 
 
 class BlurredLevel(NamedTuple):
@@ -129,15 +130,18 @@ def blur_levels_batched(
     masks: torch.Tensor,
     sizes: tuple[int, ...],
     chunk_bytes: int = CHUNK_BYTES,
-    direct_max_size: int = BATCHED_DIRECT_MAX_SIZE,
+    direct_max_size: int | None = None,
 ) -> Iterator[BlurredLevel | None]:
     """Whole-frame transforms of as many levels at once as ``chunk_bytes`` of spectra allow.
 
     The frame is padded once by the largest radius; each chunk's stacks ``[m_i, m_i * values]`` are
     written straight into one zero-padded transform buffer. The nearest levels whose kernels are at
     most ``direct_max_size`` wide are blurred by direct convolution instead, which is cheaper than
-    their share of the transform.
+    their share of the transform (``None``: :data:`BATCHED_DIRECT_MAX_SIZE`, read at each call so that
+    ``benchmarks/render.py --direct-max-sizes`` can compare thresholds).
     """
+    if direct_max_size is None:
+        direct_max_size = BATCHED_DIRECT_MAX_SIZE
     height, width = values.shape[-2:]
     margin = max(sizes) // 2
     mode = padding_mode(height, width, max(sizes))

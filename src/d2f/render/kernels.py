@@ -170,8 +170,9 @@ def soft_disk_spectra(
     squared_radii = squared_radii.view(-1, 1, 1)
     quadrants = 0.5 + 0.5 * torch.tanh(0.25 * (squared_radii - squared_distance) + 0.5)
     quadrants = quadrants * (squared_extent <= squared_radii)
-    fold = torch.full((max_radius + 1,), 2.0, dtype=torch.float64, device=offsets.device)
-    fold[0] = 1.0
+    # Weight 2 for the offsets that stand for both signs, 1 for the centre (no item assignment: that
+    # copies from the host, which a CUDA graph capture forbids).
+    fold = 2.0 - (offsets == 0).to(torch.float64)
     folded = fold[:, None] * quadrants * fold[None, :]
     # The folded quadrant sums to the whole kernel's sum: normalising it normalises the kernel.
     folded = folded / folded.sum(dim=(1, 2), keepdim=True)
