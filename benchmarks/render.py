@@ -10,6 +10,7 @@ covers the whole frame.
     python benchmarks/render.py --device cuda   # GPU (fp32)
     python benchmarks/render.py --device cuda --graph   # ... and the fft render replayed as a CUDA graph
     python benchmarks/render.py --device cuda --direct-max-sizes 7 11 15   # GPU: direct-level thresholds
+    python benchmarks/render.py --device cuda --profile   # where the time of a 1024x1536 fft render goes
 
 Peak memory on the CPU is the peak resident set of a fresh process that renders once (so it includes
 PyTorch itself); on CUDA it is ``torch.cuda.max_memory_allocated``.
@@ -87,6 +88,25 @@ def direct_threshold_sweep(sizes: list[int], repeats: int) -> None:
         backends.BATCHED_DIRECT_MAX_SIZE = default
 
 
+def profile_render(device: str, renders: int = 5) -> None:
+    """The kernels (CUDA) or operators (CPU) that take most of the time of eager 1024x1536 fft renders."""
+    from torch.profiler import ProfilerActivity, profile
+
+    image, defocus, weight = make_inputs(1024, 1536, "scene", device)
+    activity = ProfilerActivity.CUDA if device == "cuda" else ProfilerActivity.CPU
+    with torch.inference_mode():
+        for _ in range(2):  # warm-up: allocator, FFT plans
+            weighted_layered_render(image, defocus, weight, backend="fft")
+        with profile(activities=[activity]) as profiler:
+            for _ in range(renders):
+                weighted_layered_render(image, defocus, weight, backend="fft")
+            if device == "cuda":
+                torch.cuda.synchronize()
+    print(f"{renders} eager fft renders of 1024x1536 (depth-like map); divide the totals by {renders}:")
+    sort_by = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    print(profiler.key_averages().table(sort_by=sort_by, row_limit=18, max_name_column_width=60))
+
+
 def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:
     """Peak memory of one render, measured in a fresh process."""
     if device == "cuda":
@@ -122,6 +142,7 @@ def main() -> None:
         metavar="PX",
         help="CUDA: only time graph replays with each of these direct-level thresholds",
     )
+    parser.add_argument("--profile", action="store_true", help="only profile eager 1024x1536 fft renders")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -135,6 +156,9 @@ def main() -> None:
     print(f"d2f renderer benchmark on {where}, torch {torch.__version__}, float32")
     if args.direct_max_sizes:
         direct_threshold_sweep(args.direct_max_sizes, args.repeats)
+        return
+    if args.profile:
+        profile_render(args.device)
         return
     header = ("size", "defocus", "direct s", "fft s", "ratio", "peak MB direct", "peak MB fft")
     print("{:>10} {:>8} {:>9} {:>8} {:>6} {:>15} {:>12}".format(*header))
