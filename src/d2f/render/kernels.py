@@ -48,9 +48,15 @@ def soft_disk_kernel(
     # computed there, since a copy from the host would make the caller wait for the GPU's queue.
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=float64_device(device))
     squared_distance = offsets[:, None] ** 2 + offsets[None, :] ** 2
-    kernel = 0.5 + 0.5 * torch.tanh(0.25 * (radius**2 - squared_distance) + 0.5)
+    kernel = _soft_disk_profile(radius**2, squared_distance)
     kernel = kernel / kernel.sum()
     return kernel.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def _soft_disk_profile(squared_radius, squared_distance: torch.Tensor) -> torch.Tensor:
+    """The unnormalised soft disk ``0.5 + 0.5 * tanh(0.25 * (r**2 - d**2) + 0.5)`` (shared by the kernel
+    and its spectra, so that both use one formula)."""
+    return 0.5 + 0.5 * torch.tanh(0.25 * (squared_radius - squared_distance) + 0.5)
 
 
 def float64_device(device: torch.device | str | None) -> torch.device:
@@ -168,7 +174,7 @@ def soft_disk_spectra(
     # One fill per size (no host-to-device copy: it would wait for a GPU's queue and break graph capture).
     squared_radii = torch.stack([offsets.new_full((), float((size // 2) ** 2)) for size in sizes])
     squared_radii = squared_radii.view(-1, 1, 1)
-    quadrants = 0.5 + 0.5 * torch.tanh(0.25 * (squared_radii - squared_distance) + 0.5)
+    quadrants = _soft_disk_profile(squared_radii, squared_distance)
     quadrants = quadrants * (squared_extent <= squared_radii)
     # Weight 2 for the offsets that stand for both signs, 1 for the centre (no item assignment: that
     # copies from the host, which a CUDA graph capture forbids).
