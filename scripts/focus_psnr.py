@@ -9,7 +9,8 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--companion-focus-probability`` other objects also stand in the focus plane (and in the mask), with
 ``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). With
 ``--scene-blur-scale`` a model that predicts relative defocus renders each scene at its own blur scale
-(the largest true defocus in the frame, as the scene's aperture gives it) instead of its default. Prints
+(the largest true defocus in the frame, as the scene's aperture gives it) instead of its default. With
+``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does. Prints
 the PSNR of each scene and the PSNR of all masked pixels together, then how close the whole output is to
 the true bokeh (PSNR over every pixel of every scene).
 """
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scene-blur-scale", action="store_true", help="relative models: give each scene's own blur scale"
     )
+    parser.add_argument("--strength", type=float, default=1.0, help="scale the blur (default 1)")
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         for scene in scenes:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
-            output = predict(model, image, device="cpu", blur_scale=blur_scale).bokeh[0]
+            options = {"blur_scale": blur_scale, "strength": args.strength}
+            output = predict(model, image, device="cpu", **options).bokeh[0]
             mask = scene["focus_mask"]
             error = ((output - scene["image"]) ** 2 * mask).sum().item()
             count = mask.sum().item() * 3
