@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         for scene in scenes:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
-            options = {"blur_scale": blur_scale, "strength": args.strength}
-            output = predict(model, image, device="cpu", **options).bokeh[0]
+            output = predict(
+                model, image, device="cpu", blur_scale=blur_scale, strength=args.strength
+            ).bokeh[0]
             mask = scene["focus_mask"]
             error = ((output - scene["image"]) ** 2 * mask).sum().item()
             count = mask.sum().item() * 3
