@@ -53,7 +53,7 @@ def soft_disk_kernel(
     return kernel.to(device=device, dtype=dtype or torch.get_default_dtype())
 
 
-def _soft_disk_profile(squared_radius, squared_distance: torch.Tensor) -> torch.Tensor:
+def _soft_disk_profile(squared_radius: float | torch.Tensor, squared_distance: torch.Tensor) -> torch.Tensor:
     """The unnormalised soft disk ``0.5 + 0.5 * tanh(0.25 * (r**2 - d**2) + 0.5)`` (shared by the kernel
     and its spectra, so that both use one formula)."""
     return 0.5 + 0.5 * torch.tanh(0.25 * (squared_radius - squared_distance) + 0.5)
