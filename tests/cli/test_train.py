@@ -131,10 +131,13 @@ def test_lite_configs_train_exactly_the_bundled_architecture(tmp_path, name):
     from d2f.models import CONFIGS as MODEL_CONFIGS
     from d2f.train.config import load_config
 
-    (tmp_path / "stage1").mkdir()
+    for folder in ("stage1", "ebb/original", "ebb/bokeh"):
+        (tmp_path / folder).mkdir(parents=True)
     overrides = [f"data.textures={tmp_path}"]
     if name != "lite_stage1":
         overrides.append(f"model.init={tmp_path / 'stage1'}")
+    if "_ebb_" in name:
+        overrides = [f"data.root={tmp_path / 'ebb'}", *overrides[1:]]
     config = load_config(CONFIGS / f"{name}.yaml", overrides)
     assert config.stage == (2 if "stage2" in name else 1)
     # Training sets clamp_defocus itself (d2f.train.model.build_model): the YAML leaves it out. The
@@ -142,6 +145,22 @@ def test_lite_configs_train_exactly_the_bundled_architecture(tmp_path, name):
     bundled = MODEL_CONFIGS["d2f-lite"]
     architecture = config.model.architecture
     assert dataclasses.replace(architecture, clamp_defocus=True, blur_scale=bundled.blur_scale) == bundled
+
+
+def test_the_ebb_fine_tune_starts_from_the_bundled_weights(tmp_path):
+    from d2f.train.config import load_config
+    from d2f.train.model import build_model, check_init_architecture
+
+    for folder in ("ebb/original", "ebb/bokeh"):
+        (tmp_path / folder).mkdir(parents=True)
+    config = load_config(CONFIGS / "lite_ebb_stage1.yaml", [f"data.root={tmp_path / 'ebb'}"])
+    bundle = CONFIGS.parent / "src" / "d2f" / "weights" / "d2f-lite"
+    assert (CONFIGS.parent / config.model.init).resolve() == bundle.resolve()
+    model_config = dataclasses.replace(config.model, init=str(bundle))
+    check_init_architecture(model_config)  # raises if the YAML and the bundle's architecture differ
+    model = build_model(model_config)
+    assert model.training and all(parameter.dtype == torch.float32 for parameter in model.parameters())
+    assert config.loss.defocus == 0  # EBB! has no ground-truth defocus
 
 
 def test_resume_needs_a_run_and_its_own_config(tmp_path, capsys):
