@@ -137,7 +137,7 @@ def test_lite_configs_train_exactly_the_bundled_architecture(tmp_path, name):
     if name != "lite_stage1":
         overrides.append(f"model.init={tmp_path / 'stage1'}")
     if "_ebb_" in name:
-        overrides = [f"data.root={tmp_path / 'ebb'}", *overrides[1:]]
+        overrides.append(f"data.root={tmp_path / 'ebb'}")
     config = load_config(CONFIGS / f"{name}.yaml", overrides)
     assert config.stage == (2 if "stage2" in name else 1)
     # Training sets clamp_defocus itself (d2f.train.model.build_model): the YAML leaves it out. The
