@@ -115,6 +115,20 @@ def test_importing_d2f_loads_no_model() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_d2f_lite_never_imports_torchvision() -> None:
+    # torchvision loads torch._dynamo, seconds on a small CPU: only the paper's ResNeXt encoder needs it.
+    code = (
+        "import sys, d2f.cli.render, d2f.pipeline\n"
+        "from d2f.models import CONFIGS, D2F\n"
+        "D2F(CONFIGS['d2f-lite'])\n"
+        "print('torchvision' in sys.modules)\n"
+        "D2F(CONFIGS['d2f'])\n"
+        "print('torchvision' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
+
+
 # ------------------------------------------------------------------------- scripts/export_bundled.py
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from d2f.errors import ConfigError, InputError
@@ -40,6 +39,9 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, name: str):
         super().__init__()
+        # Imported here: torchvision loads torch._dynamo (seconds on a small CPU), which d2f-lite never needs.
+        import torchvision
+
         try:
             resnet = torchvision.models.get_model(name, weights=None)
         except ValueError as error:
