@@ -11,14 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
 
 from d2f.errors import D2FError, ImageReadError, InputError
 from d2f.io import (
+    ImageMetadata,
     array_to_tensor,
     colorize_defocus,
+    image_metadata,
     pil_to_tensor,
     read_image,
+    read_image_and_metadata,
     tensor_to_array,
     tensor_to_pil,
     write_defocus,
@@ -135,6 +138,111 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert image.shape == (40, 20, 3)  # height and width are swapped
     assert image[5, 10, 0] > 200 and image[5, 10, 2] < 50  # the left (red) half is now on top
     assert image[35, 10, 2] > 200 and image[35, 10, 0] < 50
+
+
+# ------------------------------------------------------------------------------------------- metadata
+
+ORIENTATION, MODEL, EXIF_IFD, EXPOSURE_TIME = 0x0112, 0x0110, 0x8769, 0x829A
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def camera_exif(orientation: int = 1) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[MODEL] = "Test Camera"
+    exif[EXIF_IFD] = {EXPOSURE_TIME: 0.004}
+    return exif
+
+
+def exif_of(metadata: ImageMetadata) -> Image.Exif:
+    exif = Image.Exif()
+    exif.load(metadata.exif)
+    return exif
+
+
+@pytest.mark.parametrize("name", ["turned.jpg", "turned.tif"])
+def test_metadata_keeps_the_colour_profile_and_exif_but_not_the_orientation(
+    tmp_path: Path, name: str
+) -> None:
+    source = tmp_path / name
+    options = {"exif": camera_exif(6).tobytes(), "icc_profile": srgb_profile()}
+    Image.fromarray(random_rgb(20, 40)).save(source, **options)
+    image, metadata = read_image_and_metadata(source)
+    assert image.shape == (3, 40, 20)  # upright
+    assert metadata.icc_profile == srgb_profile()
+    exif = exif_of(metadata)
+    assert ORIENTATION not in exif  # the pixels are upright: a viewer must not turn them again
+    assert exif[MODEL] == "Test Camera" and exif.get_ifd(EXIF_IFD)[EXPOSURE_TIME] == 0.004
+
+
+def test_the_storage_tags_of_a_tiff_are_not_carried_over(tmp_path: Path) -> None:
+    pixels = random_rgb(24, 32)
+    exif = Image.Exif()
+    exif[MODEL] = "Test Camera"
+    Image.fromarray(pixels).save(tmp_path / "in.tif", compression="tiff_lzw", exif=exif.tobytes())
+    metadata = read_image_and_metadata(tmp_path / "in.tif")[1]
+    exif = exif_of(metadata)
+    assert exif[MODEL] == "Test Camera"
+    assert not {256, 257, 259, 273, 279} & set(exif)  # size, compression, strips: the old file's
+    write_image(tmp_path / "out.tif", array_to_tensor(pixels), metadata=metadata)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.tif")), pixels)
+
+
+def test_metadata_of_a_plain_image_is_empty(tmp_path: Path) -> None:
+    Image.fromarray(random_rgb(8, 8)).save(tmp_path / "plain.png")
+    assert read_image_and_metadata(tmp_path / "plain.png")[1] == ImageMetadata(None, None)
+
+
+@pytest.mark.parametrize("space", [b"GRAY", b"CMYK"])
+def test_only_an_rgb_colour_profile_is_kept(space: bytes) -> None:
+    profile = srgb_profile()
+    image = Image.new("RGB", (4, 4))
+    image.info["icc_profile"] = profile[:16] + space + profile[20:]
+    assert image_metadata(image).icc_profile is None
+
+
+def test_unparsable_exif_is_left_out(tmp_path: Path) -> None:
+    image = Image.new("RGB", (4, 4))
+    image.info["exif"] = b"Exif\x00\x00not a TIFF header at all"
+    assert image_metadata(image).exif is None
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tif", "out.avif"])
+def test_written_metadata_round_trips(tmp_path: Path, name: str) -> None:
+    metadata = ImageMetadata(srgb_profile(), camera_exif().tobytes())
+    write_image(tmp_path / name, Image.fromarray(random_rgb(16, 16)), metadata=metadata)
+    written = read_image_and_metadata(tmp_path / name)[1]
+    assert written.icc_profile == metadata.icc_profile
+    assert exif_of(written)[MODEL] == "Test Camera"
+
+
+def test_formats_without_room_for_metadata_are_written_without_it(tmp_path: Path) -> None:
+    metadata = ImageMetadata(srgb_profile(), camera_exif().tobytes())
+    pixels = random_rgb(8, 8)
+    write_image(tmp_path / "out.bmp", array_to_tensor(pixels), metadata=metadata)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.bmp")), pixels)
+
+
+def test_exif_too_large_for_a_jpeg_is_left_out_of_it_only(tmp_path: Path) -> None:
+    exif = camera_exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription: more than one JPEG segment holds
+    metadata = ImageMetadata(srgb_profile(), exif.tobytes())
+    image = Image.fromarray(random_rgb(8, 8))
+    write_image(tmp_path / "out.jpg", image, metadata=metadata)
+    write_image(tmp_path / "out.png", image, metadata=metadata)
+    assert read_image_and_metadata(tmp_path / "out.jpg")[1] == ImageMetadata(metadata.icc_profile, None)
+    assert exif_of(read_image_and_metadata(tmp_path / "out.png")[1])[MODEL] == "Test Camera"
+
+
+def test_metadata_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"metadata: expected a d2f\.io\.ImageMetadata, got dict"):
+        write_image(tmp_path / "out.jpg", Image.new("RGB", (4, 4)), metadata={"exif": b""})
+    with pytest.raises(InputError, match=r"image: expected a PIL\.Image\.Image, got str"):
+        image_metadata("photo.jpg")
+    assert list(tmp_path.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------ bad input

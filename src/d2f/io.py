@@ -14,6 +14,11 @@ Writing (:func:`write_image`, :func:`write_defocus`, :func:`write_defocus_color`
 written to a temporary name in the destination folder and renamed into place, so a failure never leaves
 a partial file, and an existing file is only replaced when ``overwrite=True``. The format follows the
 file extension.
+
+A rendering keeps its photo's metadata (:func:`read_image_and_metadata`, then ``write_image(...,
+metadata=...)``): the ICC colour profile, so that colours mean what they meant in the input, and the EXIF
+tags that describe the photo (camera, lens, exposure, date, place), without the orientation (the pixels
+are read upright) or the thumbnail of the sharp photo.
 """
 
 from __future__ import annotations
@@ -24,16 +29,18 @@ import secrets
 import struct
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from d2f.errors import D2FError, ImageReadError, InputError
 
 PathLike = str | os.PathLike
+_T = TypeVar("_T")
 
 #: Extensions of the image files that a folder of inputs is scanned for.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -59,6 +66,15 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+#: EXIF tags of the main image directory that a rendering keeps: description, make, model, resolution,
+#: software, date, artist and copyright (the orientation is not among them: d2f's pixels are upright).
+_EXIF_DESCRIPTIVE_TAGS = frozenset({270, 271, 272, 282, 283, 296, 305, 306, 315, 33432})
+#: Formats that store a colour profile and EXIF (Pillow's names).
+_METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "AVIF"})
+#: The most EXIF bytes a JPEG file holds (one APP1 segment).
+_JPEG_MAX_EXIF_BYTES = 65533
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Anchors of a perceptually ordered dark-to-bright colour map (close to matplotlib's "magma"), sampled at
@@ -95,6 +111,24 @@ def read_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> torch.
 
 def open_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> Image.Image:
     """Open, check and fully decode an image file; the EXIF orientation is applied, the mode is kept."""
+    return _open(path, max_megapixels, ImageOps.exif_transpose)
+
+
+def read_image_and_metadata(
+    path: PathLike, *, max_megapixels: float | None = 50.0
+) -> tuple[torch.Tensor, ImageMetadata]:
+    """:func:`read_image`, with the :func:`image_metadata` that a rendering of the file should keep."""
+
+    def upright_with_metadata(image: Image.Image) -> tuple[Image.Image, ImageMetadata]:
+        # Taken from the file as opened: a rotated or copied image loses the EXIF of a TIFF.
+        return ImageOps.exif_transpose(image), image_metadata(image)
+
+    image, metadata = _open(path, max_megapixels, upright_with_metadata)
+    return pil_to_tensor(image), metadata
+
+
+def _open(path: PathLike, max_megapixels: float | None, finish: Callable[[Image.Image], _T]) -> _T:
+    """Open, check and fully decode an image file, then ``finish`` it while it is open."""
     path = Path(path)
     if max_megapixels is not None and not max_megapixels > 0:
         raise InputError(f"max_megapixels: expected a positive number, got {max_megapixels}")
@@ -106,7 +140,7 @@ def open_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> Image.
             with Image.open(path) as image:
                 _check_size(path, image.size, max_megapixels)
                 image.load()
-                return ImageOps.exif_transpose(image)
+                return finish(image)
     except D2FError:
         raise
     except UnidentifiedImageError:
@@ -123,6 +157,57 @@ def open_image(path: PathLike, *, max_megapixels: float | None = 50.0) -> Image.
         # Decoders of untrusted files fail with many exception types (SyntaxError, struct.error,
         # zlib.error, ValueError, ...); all of them mean the same thing here: the file is corrupt.
         raise ImageReadError(f"{path}: corrupt image ({type(error).__name__}: {error})") from None
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What a photo carries besides its pixels that a rendering of it keeps.
+
+    Attributes:
+        icc_profile: the embedded RGB colour profile (a Display P3 or Adobe RGB photo written without it
+            looks washed out), or None.
+        exif: the EXIF tags that describe the photo (description, make, model, date, artist, copyright,
+            and the whole Exif and GPS directories: exposure, lens, place), or None. Not the orientation
+            (d2f reads and renders pixels upright), the thumbnail, or a file's storage tags.
+    """
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+def image_metadata(image: Image.Image) -> ImageMetadata:
+    """The metadata of an opened image that a rendering of it should keep (see :class:`ImageMetadata`).
+
+    Only an RGB colour profile is kept: a grayscale or CMYK one would misdescribe d2f's RGB output. EXIF
+    that cannot be parsed is left out rather than stopping the rendering.
+    """
+    if not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image, got {type(image).__name__}")
+    profile = image.info.get("icc_profile")
+    # Bytes 16-19 of an ICC profile's header name its colour space.
+    icc_profile = profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
+    try:
+        exif = _descriptive_exif(image.getexif())
+    except Exception:  # EXIF parsers fail in many ways; the pixels are fine without it
+        exif = None
+    return ImageMetadata(icc_profile, exif)
+
+
+def _descriptive_exif(source: Image.Exif) -> bytes | None:
+    """The tags of ``source`` that describe the photo, as EXIF bytes.
+
+    Not how its file stored it: a TIFF's EXIF holds its strip offsets and compression, which would
+    corrupt another file.
+    """
+    kept = Image.Exif()
+    for tag in _EXIF_DESCRIPTIVE_TAGS & source.keys():
+        kept[tag] = source[tag]
+    for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
+        # The Interop pointer is an offset into the old file.
+        values = {tag: value for tag, value in source.get_ifd(ifd).items() if tag != ExifTags.IFD.Interop}
+        if values:
+            kept[ifd] = values
+    return kept.tobytes() if len(kept) else None
 
 
 def _check_is_file(path: Path) -> None:
@@ -222,11 +307,18 @@ def _describe(value: object) -> str:
 
 
 def write_image(
-    path: PathLike, image: Image.Image | torch.Tensor, *, quality: int = 95, overwrite: bool = False
+    path: PathLike,
+    image: Image.Image | torch.Tensor,
+    *,
+    quality: int = 95,
+    overwrite: bool = False,
+    metadata: ImageMetadata | None = None,
 ) -> Path:
     """Write a Pillow image or a (3, H, W) tensor in [0, 1] atomically; the extension picks the format.
 
-    ``quality`` (1-100) applies to JPEG and WebP. Returns the path written.
+    ``quality`` (1-100) applies to JPEG and WebP. ``metadata`` (see :func:`read_image_and_metadata`) is
+    embedded in JPEG, PNG, WebP, TIFF and AVIF files (JPEG holds at most 64 KB of EXIF: a larger block,
+    which no JPEG camera writes, is left out); other formats have no room for it. Returns the path written.
     """
     if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
         raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
@@ -234,9 +326,17 @@ def write_image(
         image = tensor_to_pil(image)
     elif not isinstance(image, Image.Image):
         raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    if metadata is not None and not isinstance(metadata, ImageMetadata):
+        raise InputError(f"metadata: expected a d2f.io.ImageMetadata, got {type(metadata).__name__}")
     path = Path(path)
     image_format = format_for_path(path)
-    options = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
+    options: dict[str, object] = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
+    if metadata is not None and image_format in _METADATA_FORMATS:
+        if metadata.icc_profile is not None:
+            options["icc_profile"] = metadata.icc_profile
+        exif_fits = image_format != "JPEG" or len(metadata.exif or b"") <= _JPEG_MAX_EXIF_BYTES
+        if metadata.exif is not None and exif_fits:
+            options["exif"] = metadata.exif
     return _write_atomically(
         path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
 
 import d2f.pipeline
 from d2f.cli import main
@@ -169,6 +169,21 @@ def test_exif_orientation(capsys: pytest.CaptureFixture[str], tmp_path: Path, we
     source = photo(tmp_path / "turned.jpg", 30, 64, exif=exif)
     assert render(capsys, source, "-o", tmp_path / "out.png", "--weights", weights)[0] == 0
     assert Image.open(tmp_path / "out.png").size == (30, 64)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png"])
+def test_output_keeps_the_colour_profile_and_exif(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, weights: Path, name: str
+) -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112], exif[0x0110] = 6, "Test Camera"  # orientation, model
+    source = photo(tmp_path / "turned.jpg", 30, 64, exif=exif.tobytes(), icc_profile=profile)
+    assert render(capsys, source, "-o", tmp_path / name, "--weights", weights)[0] == 0
+    with Image.open(tmp_path / name) as output:
+        assert output.size == (30, 64) and output.info["icc_profile"] == profile
+        assert output.getexif()[0x0110] == "Test Camera"
+        assert 0x0112 not in output.getexif()  # already upright: a viewer must not turn it again
 
 
 def test_colour_modes_render(capsys: pytest.CaptureFixture[str], tmp_path: Path, weights: Path) -> None:

@@ -24,7 +24,8 @@ Render bokeh for image files or folders. With one input file and an OUTPUT with 
 OUTPUT is the output file; otherwise OUTPUT is a folder (created if needed) that receives each image under
 its own name. A folder input contributes its image files (sorted, not recursive). The output format
 follows the output extension. Images are read upright (EXIF orientation applied) and in RGB (alpha
-dropped); outputs keep the input size exactly and are written atomically.
+dropped); outputs keep the input size exactly and are written atomically. JPEG, PNG, WebP, TIFF and AVIF
+outputs keep the input's colour profile and EXIF (camera, lens, exposure, date, place).
 """
 
 EPILOG = """\
@@ -305,10 +306,10 @@ def _render_all(
 def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
     import torch.nn.functional as F
 
-    from d2f.io import read_image, write_defocus, write_defocus_color, write_image
+    from d2f.io import read_image_and_metadata, write_defocus, write_defocus_color, write_image
     from d2f.pipeline import background_blur_scale, predict
 
-    image = read_image(job.source, max_megapixels=args.max_megapixels)
+    image, metadata = read_image_and_metadata(job.source, max_megapixels=args.max_megapixels)
     blur_scale = None
     if args.background_blur is not None:
         blur_scale = background_blur_scale(model, tuple(image.shape[-2:]), args.background_blur)
@@ -321,7 +322,8 @@ def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, devic
         blur_scale=blur_scale,
     )
     _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders
-    write_image(job.output, output.bokeh[0].float().cpu(), quality=args.quality, overwrite=args.overwrite)
+    bokeh = output.bokeh[0].float().cpu()
+    write_image(job.output, bokeh, quality=args.quality, overwrite=args.overwrite, metadata=metadata)
     if job.defocus is not None and job.defocus_color is not None:
         # Saved at the image's size, upsampled as the fusion step upsamples it.
         defocus = F.interpolate(
