@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,13 +108,10 @@ def _graph_seconds(function, runs: int) -> float | str:
 
 
 def _command_seconds(arguments: list[str], runs: int) -> float:
-    """Median wall time of ``python ARGUMENTS`` as a fresh process (start-up and imports included)."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, *arguments], capture_output=True, check=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median wall time of ``python ARGUMENTS`` in a fresh process, start-up and imports included (after
+    one warm-up run, so that the files are in the page cache, as for a user's second command)."""
+    command = [sys.executable, *arguments]
+    return median_seconds(lambda: subprocess.run(command, capture_output=True, check=True), runs, "cpu")
 
 
 def _run_child(case: str, runs: int, threads: int | None) -> dict:
