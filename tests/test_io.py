@@ -204,7 +204,7 @@ def test_only_an_rgb_colour_profile_is_kept(space: bytes) -> None:
     assert image_metadata(image).icc_profile is None
 
 
-def test_unparsable_exif_is_left_out(tmp_path: Path) -> None:
+def test_unparsable_exif_is_left_out() -> None:
     image = Image.new("RGB", (4, 4))
     image.info["exif"] = b"Exif\x00\x00not a TIFF header at all"
     assert image_metadata(image).exif is None

@@ -334,9 +334,9 @@ def write_image(
     if metadata is not None and image_format in _METADATA_FORMATS:
         if metadata.icc_profile is not None:
             options["icc_profile"] = metadata.icc_profile
-        exif_fits = image_format != "JPEG" or len(metadata.exif or b"") <= _JPEG_MAX_EXIF_BYTES
-        if metadata.exif is not None and exif_fits:
-            options["exif"] = metadata.exif
+        exif = metadata.exif
+        if exif is not None and (image_format != "JPEG" or len(exif) <= _JPEG_MAX_EXIF_BYTES):
+            options["exif"] = exif
     return _write_atomically(
         path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
     )
