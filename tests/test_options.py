@@ -65,11 +65,11 @@ class TestOptionSpec:
         specs = {spec.name: spec for spec in option_specs()}
         assert specs["focus"].parse("12,34.5") == (12.0, 34.5)
         assert specs["aperture_blades"].parse("6") == 6
-        with pytest.raises(InputError, match="^--aperture-blades: expected one of 0, 3, 4"):
+        with pytest.raises(InputError, match=r"^--aperture-blades: expected one of 0, 3, 4"):
             specs["aperture_blades"].parse("2")
-        with pytest.raises(InputError, match="^--focus: expected two finite numbers"):
+        with pytest.raises(InputError, match=r"^--focus: expected two finite numbers"):
             specs["focus"].parse("12;34")
 
     def test_flag_errors_name_the_flag(self) -> None:
-        with pytest.raises(InputError, match="^--f-number: the simulated aperture"):
+        with pytest.raises(InputError, match=r"^--f-number: the simulated aperture"):
             options_from_flags({"f_number": 8.0, "input_f_number": 4.0, "strength": None})

@@ -43,7 +43,7 @@ def test_depth_model_works_at_a_fixed_working_size(depth_model: D2F) -> None:
     assert depth_model.stage1_size(3000, 4000) == depth_model.stage1_size(750, 1000) == (192, 256)
     output = run(depth_model, torch.rand(1, 3, 75, 100))
     assert output.disparity.shape == (1, 1, 192, 256) and output.focus_disparity.shape == (1,)
-    assert 0 <= float(output.disparity.min()) and float(output.disparity.max()) <= 1
+    assert float(output.disparity.min()) >= 0 and float(output.disparity.max()) <= 1
 
 
 def test_focus_point_puts_that_surface_in_focus(defocus_model: D2F) -> None:
@@ -72,9 +72,9 @@ def test_fusion_keeps_no_sharp_pixels_where_the_lens_blurs(defocus_model: D2F) -
 
 
 def test_depth_options_need_depth(defocus_model: D2F) -> None:
-    with pytest.raises(InputError, match="^focus: this model predicts defocus, not depth"):
+    with pytest.raises(InputError, match=r"^focus: this model predicts defocus, not depth"):
         run(defocus_model, torch.rand(1, 3, 32, 32), focus=(1, 1))
-    with pytest.raises(InputError, match="^f_number: "):
+    with pytest.raises(InputError, match=r"^f_number: "):
         run(defocus_model, torch.rand(1, 3, 32, 32), f_number=2.0)
 
 

@@ -49,8 +49,9 @@ def test_coc_fraction_follows_one_over_n() -> None:
 
 def test_weighted_median_follows_the_weights() -> None:
     values = torch.tensor([0.1, 0.2, 0.9, 1.0]).reshape(1, 1, 2, 2)
-    assert float(weighted_median(values, torch.tensor([1.0, 1, 1, 1]).reshape(1, 1, 2, 2))) == pytest.approx(0.2)
-    assert float(weighted_median(values, torch.tensor([0.0, 0, 5, 1]).reshape(1, 1, 2, 2))) == pytest.approx(0.9)
+    even, skewed = torch.tensor([1.0, 1, 1, 1]), torch.tensor([0.0, 0, 5, 1])
+    assert float(weighted_median(values, even.reshape(1, 1, 2, 2))) == pytest.approx(0.2)
+    assert float(weighted_median(values, skewed.reshape(1, 1, 2, 2))) == pytest.approx(0.9)
 
 
 def test_disparity_at_takes_the_median_of_the_window() -> None:
