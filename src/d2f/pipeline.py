@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from PIL import Image
 
 from d2f.errors import InputError
 from d2f.io import array_to_tensor, pil_to_tensor, read_image, tensor_to_array, tensor_to_pil
+from d2f.options import RenderOptions, render_options
 
 if TYPE_CHECKING:
     from d2f.models import D2F, D2FOutput
@@ -62,35 +63,42 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def predict(
     model: D2F,
     images: torch.Tensor,
+    options: RenderOptions | None = None,
     *,
     device: str | torch.device | None = None,
     precision: str = "fp32",
-    strength: float = 1.0,
     blur_scale: float | torch.Tensor | None = None,
+    disparity: torch.Tensor | None = None,
+    **overrides: Any,
 ) -> D2FOutput:
     """Run a D2F model on a batch (N, 3, H, W) of float images in [0, 1].
 
     The model is moved to ``device`` (see :func:`resolve_device`; in place, as ``Module.to`` does) and
     run in eval mode under ``torch.inference_mode()``; a model in training mode is put back into it
     afterwards. ``precision="bf16"`` runs the networks under bfloat16 autocast with channels-last
-    tensors (the renderer and the final blend stay float32). ``strength`` scales the blur (see
-    ``D2F.forward``: 0 gives the images back, 1 is the model's own); ``blur_scale`` is the scene's
-    blur scale for models that predict relative defocus (``D2F.forward``; None: the model's default).
-    Returns the model's ``D2FOutput``, on ``device``.
+    tensors (the renderer and the final blend stay float32). ``options`` and keywords named like its
+    fields (``strength``, ``focus``, ``f_number``, ...; see :class:`d2f.options.RenderOptions`) say how
+    to render; ``disparity`` (N, 1, H', W'), a normalised disparity (0 far, 1 near), renders from that
+    depth instead of the network's; ``blur_scale`` is the scene's blur scale for models that predict
+    relative defocus (``D2F.forward``; None: the model's default). Returns the model's ``D2FOutput``, on
+    ``device``.
     """
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"model: expected a d2f.models.D2F, got {type(model).__name__}")
     if precision not in PRECISIONS:
         raise InputError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    options = render_options(options, **overrides)
     _check_image_tensor(images, "images", dims=(4,))
     target = resolve_device(device)
     model.to(target)
     batch = images.to(device=target, dtype=torch.float32)
+    if disparity is not None:
+        disparity = disparity.to(device=target, dtype=torch.float32)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            return model(batch, precision=precision, strength=strength, blur_scale=blur_scale)
+            return model(batch, options, precision=precision, blur_scale=blur_scale, disparity=disparity)
     finally:
         model.train(was_training)
 
@@ -116,8 +124,10 @@ def render_image(
     model: torch.nn.Module | None = None,
     device: str | torch.device | None = None,
     *,
+    options: RenderOptions | None = None,
     precision: str = "fp32",
     max_megapixels: float | None = 50.0,
+    **overrides: Any,
 ) -> ImageLike:
     """Render bokeh for one image (or a batch of tensors), returned as the same kind of thing.
 
@@ -129,33 +139,34 @@ def render_image(
     - a float tensor (3, H, W) or (N, 3, H, W) in [0, 1]: a tensor of the same shape, dtype and device.
 
     The output has exactly the input's height and width. ``model`` defaults to :func:`default_model`;
-    ``device`` and ``precision`` are those of :func:`predict`. Everything runs under
-    ``torch.inference_mode()``, so a tensor result cannot take part in autograd (train with the model).
+    ``device`` and ``precision`` are those of :func:`predict`, and so are ``options`` and the
+    keywords named like its fields (``strength=0.5``, ``focus=(x, y)``, ``f_number=2.8``, ...; see
+    :class:`d2f.options.RenderOptions`). Everything runs under ``torch.inference_mode()``, so a tensor
+    result cannot take part in autograd (train with the model).
     """
+    options = render_options(options, **overrides)
     model = default_model() if model is None else model
+
+    def render_one(tensor: torch.Tensor) -> torch.Tensor:
+        """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
+        output = predict(model, tensor.unsqueeze(0), options, device=device, precision=precision)
+        return output.bokeh[0].float().cpu()
+
     if isinstance(image, (str, os.PathLike)):
-        tensor = read_image(Path(image), max_megapixels=max_megapixels)
-        return tensor_to_pil(_render_one(model, tensor, device, precision))
+        return tensor_to_pil(render_one(read_image(Path(image), max_megapixels=max_megapixels)))
     if isinstance(image, Image.Image):
-        return tensor_to_pil(_render_one(model, pil_to_tensor(image), device, precision))
+        return tensor_to_pil(render_one(pil_to_tensor(image)))
     if isinstance(image, np.ndarray):
-        return tensor_to_array(_render_one(model, array_to_tensor(image), device, precision))
+        return tensor_to_array(render_one(array_to_tensor(image)))
     if isinstance(image, torch.Tensor):
         _check_image_tensor(image, "image", dims=(3, 4))
         batch = image if image.dim() == 4 else image.unsqueeze(0)
-        bokeh = predict(model, batch, device=device, precision=precision).bokeh
+        bokeh = predict(model, batch, options, device=device, precision=precision).bokeh
         return bokeh.reshape(image.shape).to(device=image.device, dtype=image.dtype)
     raise InputError(
         "image: expected a path, a PIL.Image.Image, an (H, W, 3) uint8 numpy array or a tensor, "
         f"got {type(image).__name__}"
     )
-
-
-def _render_one(
-    model: torch.nn.Module, image: torch.Tensor, device: str | torch.device | None, precision: str
-) -> torch.Tensor:
-    """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
-    return predict(model, image.unsqueeze(0), device=device, precision=precision).bokeh[0].float().cpu()
 
 
 def _check_image_tensor(image: object, name: str, *, dims: tuple[int, ...]) -> None:

@@ -445,10 +445,10 @@ def test_runtime_failure_is_exit_1_and_others_still_render(
 ) -> None:
     real_predict = d2f.pipeline.predict
 
-    def fail_on_tall_images(model: D2F, images: torch.Tensor, **kwargs: object):
+    def fail_on_tall_images(model: D2F, images: torch.Tensor, *args: object, **kwargs: object):
         if images.shape[-2] > 50:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nmore details on a second line")
-        return real_predict(model, images, **kwargs)
+        return real_predict(model, images, *args, **kwargs)
 
     monkeypatch.setattr(d2f.pipeline, "predict", fail_on_tall_images)
     tall, small = photo(tmp_path / "tall.png", 60, 20), photo(tmp_path / "small.png")

@@ -89,9 +89,9 @@ def test_forward_uses_strips_without_autograd(parity_model, monkeypatch):
     strip_rows = []
     fuse_rows = parity_model._fuse_rows
 
-    def spy(image, defocus_up, bokeh_up, top, bottom, precision):
+    def spy(image, defocus_up, bokeh_up, top, bottom, *rest):
         strip_rows.append((top, bottom))
-        return fuse_rows(image, defocus_up, bokeh_up, top, bottom, precision)
+        return fuse_rows(image, defocus_up, bokeh_up, top, bottom, *rest)
 
     monkeypatch.setattr(parity_model, "_fuse_rows", spy)
     with torch.no_grad():
@@ -180,7 +180,8 @@ def test_clamp_defocus_renders_out_of_range_maps_in_range(clamp_defocus, monkeyp
     monkeypatch.setattr(model.defocus_net, "forward", lambda image: torch.full_like(image[:, :1], -1.0))
     image_small = torch.rand(1, 3, 64, 64) * 0.9
     with torch.no_grad():
-        defocus, bokeh_small = model.render_stage1(image_small)
+        stage1 = model.render_stage1(image_small)
+        defocus, bokeh_small = stage1.defocus, stage1.bokeh_small
     assert torch.equal(defocus, torch.full_like(defocus, -1.0))  # the raw map is returned
     if clamp_defocus:
         torch.testing.assert_close(bokeh_small, image_small, atol=1e-5, rtol=0)
@@ -221,7 +222,8 @@ def test_defocus_long_side_runs_the_network_small_and_returns_a_full_size_map(mo
     monkeypatch.setattr(model.defocus_net, "forward", recording_forward)
     image_small = torch.rand(2, 3, 128, 192)
     with torch.no_grad():
-        defocus, bokeh_small = model.render_stage1(image_small)
+        stage1 = model.render_stage1(image_small)
+        defocus, bokeh_small = stage1.defocus, stage1.bokeh_small
     assert seen_sizes == [(64, 96)]
     assert defocus.shape == (2, 1, 128, 192)
     assert bokeh_small.shape == (2, 3, 128, 192)
@@ -231,14 +233,15 @@ def test_defocus_long_side_upsamples_a_constant_map_to_the_same_constant(monkeyp
     model = _small_lite(64)
     monkeypatch.setattr(model.defocus_net, "forward", lambda image: torch.full_like(image[:, :1], 0.25))
     with torch.no_grad():
-        defocus, _ = model.render_stage1(torch.rand(1, 3, 128, 128))
+        defocus = model.render_stage1(torch.rand(1, 3, 128, 128)).defocus
     torch.testing.assert_close(defocus, torch.full_like(defocus, 0.25))
 
 
 def test_defocus_long_side_is_differentiable():
     model = _small_lite(64).train()
     image_small = torch.rand(1, 3, 128, 128, requires_grad=True)
-    defocus, bokeh_small = model.render_stage1(image_small)
+    stage1 = model.render_stage1(image_small)
+    defocus, bokeh_small = stage1.defocus, stage1.bokeh_small
     (defocus.mean() + bokeh_small.mean()).backward()
     assert image_small.grad is not None and torch.isfinite(image_small.grad).all()
     stem = next(model.defocus_net.encoder.parameters())  # the first layer: reached through the resize

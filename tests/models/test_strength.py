@@ -1,4 +1,5 @@
-"""``D2F.forward(strength=S)``: 0 gives the input back exactly, 1 is the model's own, others scale, clip."""
+"""``D2F.forward(strength=S)``: 0 gives the input back exactly, 1 is the model's own, others scale the blur
+diameter linearly (clipped to the renderer's largest kernel)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 
 from d2f.errors import InputError
 from d2f.models import D2F
+from d2f.render import KERNEL_SIZES, defocus_to_diameter
 from tiny_models import TINY_LITE
 
 
@@ -52,10 +54,21 @@ def test_strength_one_is_the_models_own(model: D2F, image: torch.Tensor) -> None
 
 
 @pytest.mark.parametrize("strength", [0.5, 3.0])
-def test_other_strengths_scale_and_clip_the_defocus(model: D2F, image: torch.Tensor, strength: float) -> None:
+def test_other_strengths_scale_the_blur_diameter(model: D2F, image: torch.Tensor, strength: float) -> None:
     own, scaled = run(model, image), run(model, image, strength=strength)
-    torch.testing.assert_close(scaled.defocus, (own.defocus * strength).clamp(0, 1))
+    sizes = model.config.kernel_sizes
+    own_blur = defocus_to_diameter(own.defocus.clamp(0, 1), sizes) - 1  # beyond the one in-focus pixel
+    expected = (1 + strength * own_blur).clamp(max=sizes[-1])
+    torch.testing.assert_close(defocus_to_diameter(scaled.defocus, sizes), expected, rtol=1e-5, atol=1e-4)
     assert scaled.bokeh.shape == image.shape and not torch.equal(scaled.bokeh, own.bokeh)
+
+
+def test_half_strength_halves_the_blur_diameter() -> None:
+    from d2f.models.d2f import scale_blur
+
+    defocus = torch.tensor([0.0, 3 / 14, 9 / 14]).reshape(1, 1, 1, 3)  # diameters 1, 7, 33 px
+    halved = defocus_to_diameter(scale_blur(defocus, 0.5, KERNEL_SIZES)).flatten().tolist()
+    assert halved == pytest.approx([1.0, 4.0, 17.0])
 
 
 def test_gentler_strength_stays_closer_to_the_input(model: D2F, image: torch.Tensor) -> None:

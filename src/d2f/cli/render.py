@@ -95,13 +95,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="bf16: bfloat16 autocast for the networks (faster on GPUs; default fp32)",
     )
-    parser.add_argument(
-        "--strength",
-        type=float,
-        default=1.0,
-        metavar="S",
-        help="scale the blur: defocus times S, clipped to [0, 1] (0: the input unchanged; default 1)",
-    )
+    add_render_arguments(parser)
     parser.add_argument(
         "--background-blur",
         type=float,
@@ -121,6 +115,26 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="also write <stem>_defocus.png (16-bit) and <stem>_defocus_color.png",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per render option, from its description in :mod:`d2f.options` (parsed there too)."""
+    from d2f.options import option_specs
+
+    group = parser.add_argument_group("how to render (see d2f.options.RenderOptions)")
+    for spec in option_specs():
+        group.add_argument(spec.flag, dest=spec.name, type=str, metavar=spec.metavar, help=spec.help)
+
+
+def options_from_args(args: argparse.Namespace):
+    """The :class:`d2f.options.RenderOptions` the render flags ask for (errors name the flag)."""
+    from d2f.options import option_specs, options_from_flags
+
+    values = {}
+    for spec in option_specs():
+        text = getattr(args, spec.name, None)
+        values[spec.name] = None if text is None else spec.parse(text)
+    return options_from_flags(values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,8 +161,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--quality: expected an integer from 1 to 100, got {args.quality}")
     if not args.max_megapixels > 0:
         raise InputError(f"--max-megapixels: expected a positive number, got {args.max_megapixels:g}")
-    if not 0 <= args.strength < float("inf"):
-        raise InputError(f"--strength: expected a finite number >= 0, got {args.strength:g}")
+    options_from_args(args)
     blur = args.background_blur
     if blur is not None and not 0 <= blur < float("inf"):
         raise InputError(f"--background-blur: expected a finite number of pixels >= 0, got {blur:g}")
@@ -237,8 +250,12 @@ def _make_output_folder(folder: Path) -> None:
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
-    """The model the flags ask for, checked against ``--background-blur``."""
+    """The model the flags ask for, checked against ``--background-blur`` and the render options."""
     model = _load_weights(args)
+    try:
+        model.check_supported(options_from_args(args), with_depth=getattr(args, "depth", None) is not None)
+    except InputError as error:
+        raise InputError(f"--{str(error).replace('_', '-')}") from None
     if getattr(args, "background_blur", None) is not None and model.config.blur_scale is None:
         raise InputError(
             "--background-blur: this model predicts D2F defocus itself, not relative to a blur scale; "
@@ -316,9 +333,9 @@ def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, devic
     output = predict(
         model,
         image.unsqueeze(0),
+        options_from_args(args),
         device=device,
         precision=args.precision,
-        strength=args.strength,
         blur_scale=blur_scale,
     )
     _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders

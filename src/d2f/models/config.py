@@ -12,6 +12,9 @@ from d2f.render.kernels import KERNEL_SIZES
 #: Name written into saved configs, so that a file of another kind is recognised.
 ARCHITECTURE = "D2F"
 
+#: What a defocus network can predict (see :attr:`D2FConfig.predicts`).
+PREDICTIONS = ("defocus", "depth")
+
 
 @dataclass(frozen=True)
 class D2FConfig:
@@ -44,6 +47,13 @@ class D2FConfig:
             :meth:`D2F.forward` for each image (the aperture, as the defocus of the farthest background),
             or this number when none is given. How much a lens blurs cannot be read from a sharp photo,
             so such a model learns the depth structure and leaves the amount to the caller.
+        predicts: ``"defocus"`` (the paper): the network's map is D2F defocus. ``"depth"``: the network
+            predicts a normalised disparity (channel 0, 0 far to 1 near, through a sigmoid) and a focus
+            map (channel 1, logits of where a photographer would focus), and the defocus follows the
+            thin lens from them, the focus point and the aperture (:mod:`d2f.render.lens`).
+        working_long_side: when set, stage 1 runs with this longer side (multiples of
+            ``stage1_multiple``) whatever the photo's size, so blur is a fraction of the image and a
+            12 MP photo looks like its 1.5 MP copy. None (the paper) runs it at half the photo's size.
     """
 
     encoder: str = "resnext50_32x4d"
@@ -62,6 +72,8 @@ class D2FConfig:
     defocus_long_side: int | None = None
     clamp_defocus: bool = False
     blur_scale: float | None = None
+    predicts: str = "defocus"
+    working_long_side: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("decoder_features", "radiance_features", "stage1_multiple"):
@@ -101,6 +113,17 @@ class D2FConfig:
             if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
                 raise ConfigError(f"blur_scale: expected None or a number in (0, 1], got {scale!r}")
             object.__setattr__(self, "blur_scale", float(scale))
+
+        if self.predicts not in PREDICTIONS:
+            raise ConfigError(f"predicts: expected one of {', '.join(PREDICTIONS)}, got {self.predicts!r}")
+        if self.predicts == "depth" and self.blur_scale is not None:
+            raise ConfigError("blur_scale: a model that predicts depth takes its blur from the aperture")
+        if self.working_long_side is not None:
+            _check_positive_int("working_long_side", self.working_long_side)
+
+    @property
+    def predicts_depth(self) -> bool:
+        return self.predicts == "depth"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: ``{"architecture": "D2F", <every field>}`` (tuples as lists)."""

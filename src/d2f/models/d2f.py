@@ -6,6 +6,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +17,11 @@ from d2f.models.config import D2FConfig
 from d2f.models.defocus_net import DefocusNet
 from d2f.models.fusion_net import FusionNet
 from d2f.models.radiance_net import RadianceNet
+from d2f.options import RenderOptions, option_specs, render_options
 from d2f.render.checks import check_finite, check_non_negative, check_same_size, check_tensor
+from d2f.render.kernels import defocus_to_diameter, diameter_to_defocus
 from d2f.render.layered import weighted_layered_render
+from d2f.render.lens import central_focus, coc_fraction, disparity_at, thin_lens_defocus, weighted_median
 from d2f.render.radiance import saturation_weight
 
 PRECISIONS = ("fp32", "bf16")
@@ -33,15 +37,30 @@ class D2FOutput:
 
     Attributes:
         bokeh: (N, 3, H, W) the rendered photo, in [0, 1].
-        defocus: (N, 1, h, w) the hallucinated defocus map (0 in focus; nominally in [0, 1]).
+        defocus: (N, 1, h, w) the defocus map that was rendered (0 in focus; nominally in [0, 1]).
         bokeh_small: (N, 3, h, w) the weighted layered rendering at stage-1 resolution.
         fusion_mask: (N, 1, H, W) in [0, 1]: 1 keeps the sharp input, 0 takes the rendered bokeh.
+        disparity: (N, 1, h, w) the normalised disparity the defocus came from (0 far, 1 near), for
+            models that predict depth or when a depth map was given; else None.
+        focus_disparity: (N,) the disparity that was in focus, where ``disparity`` is set; else None.
     """
 
     bokeh: torch.Tensor
     defocus: torch.Tensor
     bokeh_small: torch.Tensor
     fusion_mask: torch.Tensor
+    disparity: torch.Tensor | None = None
+    focus_disparity: torch.Tensor | None = None
+
+
+@dataclass
+class Stage1Output:
+    """What stage 1 computes at its own size (h, w); see :class:`D2FOutput` for each field."""
+
+    defocus: torch.Tensor
+    bokeh_small: torch.Tensor
+    disparity: torch.Tensor | None = None
+    focus_disparity: torch.Tensor | None = None
 
 
 class D2F(nn.Module):
@@ -55,6 +74,11 @@ class D2F(nn.Module):
        ``M = clamp(fusion_net(D_up, I), 0, 1)`` (the network sees ``1 - D_up`` and the luma of ``I``);
        ``bokeh = clamp(M * I + (1 - M) * B, 0, 1)``.
 
+    A model whose config predicts depth (``D2FConfig.predicts == "depth"``), or any model given a
+    disparity map, takes ``D`` from the thin lens instead (:mod:`d2f.render.lens`): the disparity, the
+    focus (a point of the photo, or the network's own focus map) and the aperture; its fusion mask is
+    then bounded by the defocus, so that nothing the lens blurs keeps sharp input pixels.
+
     Without autograd (``torch.no_grad`` or ``torch.inference_mode``) step 3 runs on horizontal strips
     that overlap by the fusion network's receptive radius, so memory stays bounded on large photos and
     the result equals the one-piece computation.
@@ -67,7 +91,10 @@ class D2F(nn.Module):
         super().__init__()
         self.config = config or D2FConfig()
         self.defocus_net = DefocusNet(
-            self.config.encoder, self.config.decoder_features, self.config.head_features
+            self.config.encoder,
+            self.config.decoder_features,
+            self.config.head_features,
+            out_channels=2 if self.config.predicts_depth else 1,
         )
         self.radiance_net = RadianceNet(self.config.radiance_features)
         self.fusion_net = FusionNet(self.config.fusion_features)
@@ -76,93 +103,202 @@ class D2F(nn.Module):
         """Size (h, w) of stage 1 for an (H, W) image.
 
         ``round(H / scale / multiple) * multiple`` (rounding halves to even, like the reference's numpy)
-        and at least ``multiple``; with the defaults, half the size in multiples of 64.
+        and at least ``multiple``; with the defaults, half the size in multiples of 64. With
+        ``config.working_long_side`` set, the scale is the one that brings the longer side to it.
         """
         scale, multiple = self.config.stage1_scale, self.config.stage1_multiple
+        if self.config.working_long_side is not None:
+            scale = max(height, width) / self.config.working_long_side
         return tuple(max(multiple, round(side / scale / multiple) * multiple) for side in (height, width))
+
+    def supported_options(self, *, with_depth: bool = False) -> set[str]:
+        """Names of the render options this model honours (``with_depth``: given a depth map)."""
+        depth_options = {spec.name for spec in option_specs() if spec.needs_depth}
+        names = {spec.name for spec in option_specs()}
+        return names if with_depth or self.config.predicts_depth else names - depth_options
 
     def forward(
         self,
         image: torch.Tensor,
+        options: RenderOptions | None = None,
         *,
+        disparity: torch.Tensor | None = None,
         precision: str = "fp32",
         strip_height: int | None = None,
-        strength: float = 1.0,
         blur_scale: float | torch.Tensor | None = None,
+        **overrides: Any,
     ) -> D2FOutput:
         """Render bokeh for a batch of images.
 
         Args:
             image: (N, 3, H, W) floating point, values in [0, 1], on the model's device; any size.
+            options: how to render (:class:`d2f.options.RenderOptions`); keywords named like its fields
+                (``strength=0.5``, ``focus=(x, y)``, ``f_number=2.8``, ...) override it. ``strength``
+                multiplies the blur diameter: 1 (the default) is the model's own, 0 gives ``bokeh`` =
+                the input, exactly.
+            disparity: (N, 1, H', W') a normalised disparity map (0 far, 1 near, any size: it is
+                resized) to render from instead of the network's defocus.
             precision: ``"fp32"``, or ``"bf16"`` to run the three networks under bfloat16 autocast with
                 channels-last tensors (faster on recent GPUs); the renderer and the final blend stay
                 float32 either way.
             strip_height: rows per strip of the full-resolution fusion without autograd (default:
                 about a megapixel per strip on the CPU); results do not depend on it.
-            strength: scales the blur: the defocus map is multiplied by it and clipped to the renderer's
-                range [0, 1] before rendering and fusion. 1 (the default) is the model's own map, as it
-                is; 0 blurs nothing and ``bokeh`` is the input itself, exactly.
             blur_scale: models with ``config.blur_scale`` only: the scene's blur scale, a number or one
                 per image (N,), in D2F defocus units >= 0 (the defocus of the farthest background; 0.44
                 is about a 20 px blur at half resolution). None uses ``config.blur_scale``.
 
         Returns:
             :class:`D2FOutput`, in the model's dtype.
+
+        Raises:
+            InputError: bad image or options, or an option this model cannot honour (see
+                :meth:`supported_options`).
         """
         image = self._check_image(image)
         _check_options(precision, strip_height)
-        _check_factor("strength", strength)
+        options = render_options(options, **overrides)
+        self.check_supported(options, with_depth=disparity is not None)
         image_small = F.interpolate(
             image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
         )
-        defocus, bokeh_small = self.render_stage1(
-            image_small, precision=precision, strength=strength, blur_scale=blur_scale
+        focus = None
+        if options.focus is not None:
+            height, width = image.shape[-2:]
+            focus = (
+                options.focus[0] * image_small.shape[-1] / width,
+                options.focus[1] * image_small.shape[-2] / height,
+            )
+        stage1 = self.render_stage1(
+            image_small,
+            options,
+            focus=focus,
+            disparity=disparity,
+            precision=precision,
+            blur_scale=blur_scale,
         )
-        if strength == 0:
+        if options.strength == 0:
             # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
             bokeh, fusion_mask = image.clone(), torch.ones_like(image[:, :1])
         else:
-            bokeh, fusion_mask = self._fuse(image, defocus, bokeh_small, precision, strip_height)
-        return D2FOutput(bokeh=bokeh, defocus=defocus, bokeh_small=bokeh_small, fusion_mask=fusion_mask)
+            bound = stage1.disparity is not None
+            bokeh, fusion_mask = self._fuse(
+                image, stage1.defocus, stage1.bokeh_small, precision, strip_height, bound
+            )
+        return D2FOutput(
+            bokeh=bokeh,
+            defocus=stage1.defocus,
+            bokeh_small=stage1.bokeh_small,
+            fusion_mask=fusion_mask,
+            disparity=stage1.disparity,
+            focus_disparity=stage1.focus_disparity,
+        )
+
+    def check_supported(self, options: RenderOptions, *, with_depth: bool = False) -> None:
+        """Raise InputError naming the first option set in ``options`` that this model cannot honour."""
+        unsupported = [name for name in options.changed() if name not in self.supported_options(
+            with_depth=with_depth
+        )]
+        if unsupported:
+            raise InputError(
+                f"{unsupported[0]}: this model predicts defocus, not depth, so it cannot take "
+                f"{', '.join(unsupported)}; give a depth map or use a model that predicts depth"
+            )
 
     def render_stage1(
         self,
         image_small: torch.Tensor,
+        options: RenderOptions | None = None,
         *,
+        focus: tuple[float, float] | None = None,
+        disparity: torch.Tensor | None = None,
         precision: str = "fp32",
-        strength: float = 1.0,
         blur_scale: float | torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps 1-2 on an image already at stage-1 size: ``(defocus, bokeh_small)``.
-
-        The renderer runs in float32 (or wider) whatever ``precision`` says. A relative model's map
-        (``config.blur_scale`` set) is first multiplied by the blur scale (see :meth:`forward`). With
-        ``strength != 1`` the returned defocus map is the scaled and clipped one that was rendered;
-        otherwise it is the network's map as it is, rendered clamped to [0, 1] when
-        ``config.clamp_defocus`` is set.
+    ) -> Stage1Output:
+        """Steps 1-2 on an image already at stage-1 size; ``focus`` is a point in its pixels.
+ The renderer runs in float32 (or wider) whatever ``precision``
+        says. A relative model's map (``config.blur_scale`` set) is first multiplied by the blur scale
+        (see :meth:`forward`). ``strength`` scales the blur diameter (see :meth:`forward`).
         """
         config = self.config
-        scale = self._blur_scale(blur_scale, image_small)
+        options = options if options is not None else RenderOptions()
         with self._network_precision(image_small, precision):
             network_input = _memory_format(image_small, precision)
-            defocus = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
             radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
-        if scale is not None:
-            defocus = defocus * scale
-        if strength != 1:
-            defocus = (defocus * strength).clamp(0, 1)
+            prediction = None
+            if disparity is None or config.predicts_depth:
+                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
+        focus_disparity = None
+        if disparity is not None or config.predicts_depth:
+            disparity, focus_disparity, defocus = self._depth_defocus(
+                image_small, prediction, disparity, focus, options
+            )
+        else:
+            defocus = prediction
+            scale = self._blur_scale(blur_scale, image_small)
+            if scale is not None:
+                defocus = defocus * scale
+            if options.strength != 1:
+                defocus = scale_blur(defocus, options.strength, config.kernel_sizes)
         weight = saturation_weight(
             image_small,
             radiance,
-            threshold=config.saturation_threshold,
-            gain=config.saturation_gain,
+            threshold=_or(options.highlight_threshold, config.saturation_threshold),
+            gain=_or(options.highlight_gain, config.saturation_gain),
             power=config.saturation_power,
         )
         rendered_defocus = defocus.clamp(0, 1) if config.clamp_defocus else defocus
         bokeh_small = weighted_layered_render(
             image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
         ).to(image_small.dtype)
-        return defocus, bokeh_small
+        return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
+
+    def _depth_defocus(
+        self,
+        image_small: torch.Tensor,
+        prediction: torch.Tensor | None,
+        disparity: torch.Tensor | None,
+        focus: tuple[float, float] | None,
+        options: RenderOptions,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(disparity, focus_disparity, defocus)`` at stage-1 size, by the thin lens."""
+        size = tuple(image_small.shape[-2:])
+        focus_map = None
+        if disparity is None:
+            disparity = torch.sigmoid(prediction[:, :1])
+            focus_map = prediction[:, 1:2]
+        else:
+            disparity = self._check_disparity(disparity, image_small)
+            if tuple(disparity.shape[-2:]) != size:
+                disparity = F.interpolate(disparity, size=size, mode="bilinear", antialias=True)
+            if focus is None and prediction is not None:
+                focus_map = prediction[:, 1:2]
+        if focus is not None:
+            window = max(3, round(0.02 * max(size)))
+            focus_disparity = disparity_at(disparity, focus, window)
+        elif focus_map is not None:
+            weights = torch.softmax(focus_map.flatten(1).float(), dim=1).reshape(focus_map.shape)
+            focus_disparity = weighted_median(disparity, weights.to(disparity.dtype))
+        else:
+            focus_disparity = central_focus(disparity)
+        coc_pixels = coc_fraction(options.f_number, options.input_f_number, options.strength) * max(size)
+        defocus = thin_lens_defocus(
+            disparity,
+            focus_disparity,
+            coc_pixels,
+            focus_range=options.focus_range,
+            kernel_sizes=self.config.kernel_sizes,
+        )
+        return disparity, focus_disparity, defocus
+
+    def _check_disparity(self, disparity: object, image_small: torch.Tensor) -> torch.Tensor:
+        check_tensor(disparity, "disparity", channels=(1,))
+        if disparity.shape[0] != image_small.shape[0] or disparity.device != image_small.device:
+            raise InputError(
+                f"disparity: expected a batch of {image_small.shape[0]} on {image_small.device} like the "
+                f"image, got shape {tuple(disparity.shape)} on {disparity.device}"
+            )
+        check_finite(disparity, "disparity")
+        return disparity.to(image_small.dtype)
 
     def defocus_network_size(self, height: int, width: int) -> tuple[int, int]:
         """Size (h, w) at which the defocus network runs for a stage-1 image of (height, width).
@@ -279,12 +415,13 @@ class D2F(nn.Module):
         bokeh_small: torch.Tensor,
         precision: str,
         strip_height: int | None,
+        bound: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         height, width = image.shape[-2:]
         defocus_up = F.interpolate(defocus, size=(height, width), mode="bilinear", align_corners=False)
         bokeh_up = F.interpolate(bokeh_small, size=(height, width), mode="bilinear", align_corners=False)
         if torch.is_grad_enabled():
-            return self._fuse_rows(image, defocus_up, bokeh_up, 0, height, precision)
+            return self._fuse_rows(image, defocus_up, bokeh_up, 0, height, precision, bound)
         if strip_height is None:
             budget = _STRIP_PIXELS.get(image.device.type, _STRIP_PIXELS["default"])
             strip_height = max(16, budget // (image.shape[0] * width))
@@ -294,7 +431,7 @@ class D2F(nn.Module):
             bottom = min(height, top + strip_height)
             rows = slice(top, bottom)
             bokeh[..., rows, :], fusion_mask[..., rows, :] = self._fuse_rows(
-                image, defocus_up, bokeh_up, top, bottom, precision
+                image, defocus_up, bokeh_up, top, bottom, precision, bound
             )
         return bokeh, fusion_mask
 
@@ -306,15 +443,45 @@ class D2F(nn.Module):
         top: int,
         bottom: int,
         precision: str,
+        bound: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Blend and mask of rows ``top:bottom``, computed from inputs widened by the receptive radius."""
+        """Blend and mask of rows ``top:bottom``, computed from inputs widened by the receptive radius.
+
+        With ``bound``, the mask is capped by :func:`sharp_limit` of the defocus, so that the fusion
+        keeps input pixels sharp only where the lens keeps them in focus.
+        """
         radius = self.fusion_net.receptive_radius
         start, stop = max(0, top - radius), min(image.shape[-2], bottom + radius)
         with self._network_precision(image, precision):
             mask = self.fusion_net(defocus_up[..., start:stop, :], image[..., start:stop, :])
         mask = mask[..., top - start : bottom - start, :].to(image.dtype).clamp(0, 1)
+        if bound:
+            mask = torch.minimum(mask, sharp_limit(defocus_up[..., top:bottom, :], self.config.kernel_sizes))
         sharp, blurred = image[..., top:bottom, :], bokeh_up[..., top:bottom, :]
         return (mask * sharp + (1 - mask) * blurred).clamp(0, 1), mask
+
+
+def scale_blur(defocus: torch.Tensor, strength: float, kernel_sizes: tuple[int, ...]) -> torch.Tensor:
+    """Defocus whose blur diameter is ``strength`` times that of ``defocus`` (clipped to [0, 1]).
+
+    The diameter beyond the in-focus pixel scales, ``1 + strength * (diameter - 1)``, so 0 is in focus
+    everywhere, 0.5 half the blur and 2 twice (up to the renderer's largest kernel).
+    """
+    diameter = defocus_to_diameter(defocus.clamp(0, 1), kernel_sizes)
+    return diameter_to_defocus(1 + strength * (diameter - 1), kernel_sizes)
+
+
+def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.Tensor:
+    """The most of the sharp input the fusion may keep at a defocus: 1 in focus, 0 from one blur level.
+
+    Linear from 1 at defocus 0 to 0 at ``1 / len(kernel_sizes)`` (the smallest kernel): a pixel the
+    renderer blurs at all takes its blurred value, so no sharp specks survive inside the blur.
+    """
+    return (1 - defocus * len(kernel_sizes)).clamp(0, 1)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _check_options(precision: str, strip_height: int | None) -> None:

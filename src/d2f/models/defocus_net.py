@@ -102,17 +102,17 @@ class DefocusHead(nn.Module):
     # upsampled row either side, which reads input row top - 1 (or bottom), which conv1 widens by one.
     strip_halo = 2
 
-    def __init__(self, in_channels: int, features: tuple[int, int]):
+    def __init__(self, in_channels: int, features: tuple[int, int], out_channels: int = 1):
         super().__init__()
         hidden, narrow = features
         self.conv1 = Conv3x3(in_channels, hidden)
         self.conv2 = Conv3x3(hidden, narrow)
-        self.conv3 = nn.Conv2d(narrow, 1, kernel_size=1)
+        self.conv3 = nn.Conv2d(narrow, out_channels, kernel_size=1)
         # A buffer follows the module to its device: no host-to-device copy (a GPU sync) per forward.
         self.register_buffer("upsample_phases", _UPSAMPLE_PHASES.clone(), persistent=False)
 
     def forward(self, x: torch.Tensor, *, strip_height: int | None = None) -> torch.Tensor:
-        """(N, C, h, w) -> (N, 1, 2h, 2w); ``strip_height`` (input rows per strip) overrides the default."""
+        """(N, C, h, w) -> (N, out_channels, 2h, 2w); ``strip_height``: input rows per strip."""
         height, width = x.shape[-2:]
         if strip_height is None:
             budget = _HEAD_STRIP_PIXELS.get(x.device.type, _HEAD_STRIP_PIXELS["default"])
@@ -163,8 +163,9 @@ class DefocusHead(nn.Module):
 class DefocusNet(nn.Module):
     """Defocus hallucination: an image to its defocus map, at the same resolution.
 
-    Input: (N, 3, H, W) in [0, 1], H and W multiples of 32. Output: (N, 1, H, W), nominally in [0, 1]
-    (0 is in focus; ``i / 14`` selects the renderer's kernel level ``i``).
+    Input: (N, 3, H, W) in [0, 1], H and W multiples of 32. Output: (N, out_channels, H, W): with one
+    channel the defocus map, nominally in [0, 1] (0 is in focus; ``i / 14`` selects the renderer's kernel
+    level ``i``); a depth model's two channels are disparity and focus logits (``D2FConfig.predicts``).
     """
 
     def __init__(
@@ -172,11 +173,12 @@ class DefocusNet(nn.Module):
         encoder: str = "resnext50_32x4d",
         decoder_features: int = 256,
         head_features: tuple[int, int] = (128, 32),
+        out_channels: int = 1,
     ):
         super().__init__()
         self.encoder = build_encoder(encoder)
         self.decoder = RefineNetDecoder(self.encoder.channels, decoder_features)
-        self.head = DefocusHead(decoder_features, head_features)
+        self.head = DefocusHead(decoder_features, head_features, out_channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         check_tensor(image, "image", channels=(3,))

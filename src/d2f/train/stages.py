@@ -70,8 +70,8 @@ def render_stage1(
     :func:`defocus_range_loss` keeps in range. A relative model (``config.blur_scale`` set) renders at
     ``blur_scale`` (N,), each scene's own (see :func:`scene_blur_scale`), or at its default.
     """
-    defocus, bokeh_small = model.render_stage1(image_small, blur_scale=blur_scale)
-    return defocus.float(), bokeh_small.float()
+    stage1 = model.render_stage1(image_small, blur_scale=blur_scale)
+    return stage1.defocus.float(), stage1.bokeh_small.float()
 
 
 class Stage1(nn.Module):

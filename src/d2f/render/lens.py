@@ -1,0 +1,132 @@
+"""From disparity, focus and aperture to D2F defocus: the thin lens, in the image's own units.
+
+A thin lens blurs a point at disparity ``d`` (inverse depth) into a circle of confusion whose diameter
+is proportional to ``|d - d_focus|`` and to the aperture's diameter, ``f / N``. d2f works with a
+disparity normalised per photo (0 the farthest, 1 the nearest) and measures blur as a fraction of the
+image's longer side, so that a photo looks the same at any resolution:
+
+``coc = LENS_BLUR * (1 / N - 1 / N_input) * max(|d - d_focus| - focus_range, 0) * strength``
+
+(a fraction of the longer side; ``N_input`` is the photo's own f-number, infinite when it is all in
+focus). The diameter in pixels of the working image is then mapped to D2F defocus units with
+:func:`d2f.render.diameter_to_defocus`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from d2f.errors import InputError
+from d2f.render.checks import check_tensor
+from d2f.render.kernels import KERNEL_SIZES, diameter_to_defocus
+
+#: Circle of confusion, as a fraction of the image's longer side, per unit of normalised disparity and
+#: per unit of ``1 / N``. Fitted once on the real-lens development set (see docs/evaluation.md): the one
+#: global constant that maps an f-number to an amount of blur.
+LENS_BLUR = 0.06
+
+#: The f-number of a depth model's own look, when the caller gives none.
+DEFAULT_F_NUMBER = 2.0
+
+
+def coc_fraction(
+    f_number: float | None, input_f_number: float | None = None, strength: float = 1.0
+) -> float:
+    """Blur diameter, as a fraction of the longer side, per unit of normalised disparity offset.
+
+    ``LENS_BLUR * (1 / N - 1 / N_input) * strength``, with ``N`` = :data:`DEFAULT_F_NUMBER` when None
+    and an infinite ``N_input`` when None; never negative.
+    """
+    aperture = 1.0 / (DEFAULT_F_NUMBER if f_number is None else f_number)
+    if input_f_number is not None:
+        aperture -= 1.0 / input_f_number
+    return max(0.0, LENS_BLUR * aperture * strength)
+
+
+def thin_lens_defocus(
+    disparity: torch.Tensor,
+    focus_disparity: torch.Tensor | float,
+    coc_pixels: float | torch.Tensor,
+    *,
+    focus_range: float = 0.0,
+    kernel_sizes: Sequence[int] = KERNEL_SIZES,
+) -> torch.Tensor:
+    """D2F defocus (N, 1, H, W) in [0, 1] from a disparity map and a focus disparity.
+
+    Args:
+        disparity: (N, 1, H, W) normalised disparity (0 far, 1 near).
+        focus_disparity: the in-focus disparity, a number or one per image (N,).
+        coc_pixels: blur diameter in pixels of this map per unit of disparity offset, a number or one
+            per image (N,), >= 0.
+        focus_range: offsets up to this stay in focus (Lightroom's focus range), >= 0.
+        kernel_sizes: the renderer's kernel diameters.
+
+    Returns:
+        ``diameter_to_defocus(max(1, coc_pixels * max(|disparity - focus| - focus_range, 0)))``.
+    """
+    check_tensor(disparity, "disparity", channels=(1,))
+    if not 0 <= focus_range < float("inf"):
+        raise InputError(f"focus_range: expected a finite number >= 0, got {focus_range!r}")
+    batch = disparity.shape[0]
+    focus = _per_image(focus_disparity, batch, disparity)
+    scale = _per_image(coc_pixels, batch, disparity)
+    offset = ((disparity - focus).abs() - focus_range).clamp_min(0)
+    return diameter_to_defocus((offset * scale).clamp_min(1.0), kernel_sizes)
+
+
+def weighted_median(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per image, the weighted median of ``values`` (N, 1, H, W) under ``weights`` (N, 1, H, W) >= 0.
+
+    Returns (N,): the smallest value at which the cumulative weight reaches half the total.
+    """
+    flat_values = values.flatten(1)
+    flat_weights = weights.flatten(1).clamp_min(0)
+    order = flat_values.argsort(dim=1)
+    sorted_values = flat_values.gather(1, order)
+    cumulative = flat_weights.gather(1, order).cumsum(dim=1)
+    half = cumulative[:, -1:] / 2
+    index = (cumulative < half).sum(dim=1, keepdim=True).clamp_max(flat_values.shape[1] - 1)
+    return sorted_values.gather(1, index)[:, 0]
+
+
+def disparity_at(disparity: torch.Tensor, point: tuple[float, float], window: int) -> torch.Tensor:
+    """Per image, the median disparity (N,) in a ``window`` x ``window`` box centred on ``point``.
+
+    ``point`` is (x, y) in pixels of this map (clamped to the frame): a median, so that a click on a
+    thin edge takes the surface most of the box shows.
+    """
+    height, width = disparity.shape[-2:]
+    x = min(max(round(point[0]), 0), width - 1)
+    y = min(max(round(point[1]), 0), height - 1)
+    half = max(0, window // 2)
+    box = disparity[..., max(0, y - half) : y + half + 1, max(0, x - half) : x + half + 1]
+    return box.flatten(1).median(dim=1).values
+
+
+def central_focus(disparity: torch.Tensor) -> torch.Tensor:
+    """Per image, the median disparity (N,) of the central ninth of the frame: a photographer's guess."""
+    height, width = disparity.shape[-2:]
+    centre = disparity[..., height // 3 : max(height // 3 + 1, 2 * height // 3),
+                       width // 3 : max(width // 3 + 1, 2 * width // 3)]
+    return centre.flatten(1).median(dim=1).values
+
+
+def _per_image(value: float | torch.Tensor, batch: int, like: torch.Tensor) -> torch.Tensor | float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() not in (1, batch):
+            raise InputError(f"expected a number or one value per image ({batch},), got {tuple(value.shape)}")
+        return value.to(like.device, like.dtype).reshape(-1, 1, 1, 1)
+    return float(value)
+
+
+__all__ = [
+    "DEFAULT_F_NUMBER",
+    "LENS_BLUR",
+    "central_focus",
+    "coc_fraction",
+    "disparity_at",
+    "thin_lens_defocus",
+    "weighted_median",
+]

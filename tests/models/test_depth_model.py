@@ -1,0 +1,85 @@
+"""A D2F model that predicts depth, and any model given a depth map: defocus from the thin lens."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from d2f.errors import InputError
+from d2f.models import D2F
+from d2f.render import defocus_to_diameter
+from tiny_models import TINY_LITE
+
+DEPTH = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=256)
+#: Renders from a given depth map; a working size large enough for blur of several pixels.
+DEFOCUS = dataclasses.replace(TINY_LITE, working_long_side=256)
+
+
+@pytest.fixture(scope="module")
+def depth_model() -> D2F:
+    torch.manual_seed(0)
+    return D2F(DEPTH).eval()
+
+
+@pytest.fixture(scope="module")
+def defocus_model() -> D2F:
+    torch.manual_seed(0)
+    return D2F(DEFOCUS).eval()
+
+
+def ramp(height: int = 96, width: int = 128) -> torch.Tensor:
+    """A disparity map that grows from 0 at the top to 1 at the bottom (a receding ground)."""
+    return torch.linspace(0, 1, height).reshape(1, 1, height, 1).expand(1, 1, height, width).contiguous()
+
+
+def run(model: D2F, image: torch.Tensor, **options):
+    with torch.no_grad():
+        return model(image, **options)
+
+
+def test_depth_model_works_at_a_fixed_working_size(depth_model: D2F) -> None:
+    assert depth_model.stage1_size(3000, 4000) == depth_model.stage1_size(750, 1000) == (192, 256)
+    output = run(depth_model, torch.rand(1, 3, 75, 100))
+    assert output.disparity.shape == (1, 1, 192, 256) and output.focus_disparity.shape == (1,)
+    assert float(output.disparity.min()) >= 0 and float(output.disparity.max()) <= 1
+
+
+def test_focus_point_puts_that_surface_in_focus(defocus_model: D2F) -> None:
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    output = run(defocus_model, image, disparity=ramp(), focus=(64.0, 24.0), f_number=1.4)
+    defocus = output.defocus[0, 0]
+    row = round(24 * defocus.shape[0] / 96)
+    assert float(defocus[row].mean()) == 0.0  # the clicked row is sharp
+    assert float(defocus[-1].mean()) > float(defocus[row + 40].mean()) > 0  # blur grows with the offset
+
+
+def test_wider_aperture_blurs_more_and_input_aperture_subtracts(defocus_model: D2F) -> None:
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(2))
+    diameters = [
+        float(defocus_to_diameter(run(defocus_model, image, disparity=ramp(), focus=(0, 0), **kw).defocus,
+                                  TINY_LITE.kernel_sizes).mean())
+        for kw in ({"f_number": 1.4}, {"f_number": 4.0}, {"f_number": 4.0, "input_f_number": 8.0})
+    ]
+    assert diameters[0] > diameters[1] > diameters[2] > 1
+
+
+def test_fusion_keeps_no_sharp_pixels_where_the_lens_blurs(defocus_model: D2F) -> None:
+    output = run(defocus_model, torch.rand(1, 3, 96, 128), disparity=ramp(), focus=(64, 0), f_number=1.4)
+    blurred = torch.nn.functional.interpolate(output.defocus, size=(96, 128), mode="bilinear") >= 1 / 3
+    assert bool(blurred.any()) and float(output.fusion_mask[blurred].max()) == 0.0
+
+
+def test_depth_options_need_depth(defocus_model: D2F) -> None:
+    with pytest.raises(InputError, match=r"^focus: this model predicts defocus, not depth"):
+        run(defocus_model, torch.rand(1, 3, 32, 32), focus=(1, 1))
+    with pytest.raises(InputError, match=r"^f_number: "):
+        run(defocus_model, torch.rand(1, 3, 32, 32), f_number=2.0)
+
+
+def test_bad_disparity_is_refused(defocus_model: D2F) -> None:
+    with pytest.raises(InputError, match="disparity"):
+        run(defocus_model, torch.rand(1, 3, 32, 32), disparity=torch.rand(2, 1, 32, 32))
+    with pytest.raises(InputError, match="disparity"):
+        run(defocus_model, torch.rand(1, 3, 32, 32), disparity=torch.full((1, 1, 8, 8), float("nan")))
