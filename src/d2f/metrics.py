@@ -127,7 +127,31 @@ def structural_measures(
         shape = getattr(subject_mask, "shape", None)
         raise InputError(f"subject_mask: expected shape {image.shape[:2]} like the image, got {shape}")
     subject, background = subject_regions(subject_mask)
-    output_energy, input_energy, target_energy = (laplacian_map(x) ** 2 for x in (output, image, target))
+    laplacians = (laplacian_map(x) for x in (output, image, target))
+    return structural_measures_of_maps(*laplacians, subject, background)
+
+
+def structural_measures_of_maps(
+    output_laplacian: np.ndarray,
+    input_laplacian: np.ndarray,
+    target_laplacian: np.ndarray,
+    subject: np.ndarray,
+    background: np.ndarray,
+) -> StructuralMeasures:
+    """:func:`structural_measures` from the three images' :func:`laplacian_map` and the two regions of
+    :func:`subject_regions` (all (H, W)), for measuring several outputs of one pair without repeating
+    the work."""
+    if not (
+        output_laplacian.shape
+        == input_laplacian.shape
+        == target_laplacian.shape
+        == subject.shape
+        == background.shape
+    ):
+        raise InputError("maps and regions: expected equal (H, W) shapes")
+    output_energy, input_energy, target_energy = (
+        x**2 for x in (output_laplacian, input_laplacian, target_laplacian)
+    )
     sharpness = _ratio(_mean_over(output_energy, subject), _mean_over(input_energy, subject))
     output_change = _ratio(_mean_over(output_energy, background), _mean_over(input_energy, background))
     target_change = _ratio(_mean_over(target_energy, background), _mean_over(input_energy, background))
@@ -144,13 +168,18 @@ def tile_sharpness(image: np.ndarray, tile: int = TILE_SIZE) -> np.ndarray:
         (H // tile, W // tile) float64 sharpness >= 0 (the partial last row and column are left out).
     """
     _check_image(image, "image")
-    rows, columns = image.shape[0] // tile, image.shape[1] // tile
+    return sharpness_of_laplacian(laplacian_map(image), tile)
+
+
+def sharpness_of_laplacian(laplacian: np.ndarray, tile: int = TILE_SIZE) -> np.ndarray:
+    """:func:`tile_sharpness` from the image's (H, W) :func:`laplacian_map`."""
+    rows, columns = laplacian.shape[0] // tile, laplacian.shape[1] // tile
     if rows == 0 or columns == 0:
         raise InputError(
             f"image: expected at least {tile}x{tile} pixels for tiles of {tile} px, "
-            f"got {image.shape[1]}x{image.shape[0]}"
+            f"got {laplacian.shape[1]}x{laplacian.shape[0]}"
         )
-    magnitude = np.abs(laplacian_map(image))[: rows * tile, : columns * tile]
+    magnitude = np.abs(laplacian[: rows * tile, : columns * tile])
     return magnitude.reshape(rows, tile, columns, tile).mean(axis=(1, 3))
 
 
@@ -203,11 +232,22 @@ def blur_map_agreement(output: np.ndarray, image: np.ndarray, target: np.ndarray
     """
     _check_pair(output, image, "image")
     _check_pair(output, target)
-    input_sharpness = tile_sharpness(image)
+    return tile_agreement(tile_sharpness(output), tile_sharpness(image), tile_sharpness(target))
+
+
+def tile_agreement(
+    output_sharpness: np.ndarray, input_sharpness: np.ndarray, target_sharpness: np.ndarray
+) -> float:
+    """:func:`blur_map_agreement` from the three images' :func:`tile_sharpness` maps (equal shapes)."""
+    if not output_sharpness.shape == input_sharpness.shape == target_sharpness.shape:
+        raise InputError(
+            f"tile maps: expected equal shapes, got {output_sharpness.shape}, {input_sharpness.shape} "
+            f"and {target_sharpness.shape}"
+        )
     textured = textured_tiles(input_sharpness)
     return rank_correlation(
-        sharpness_change(tile_sharpness(output), input_sharpness)[textured],
-        sharpness_change(tile_sharpness(target), input_sharpness)[textured],
+        sharpness_change(output_sharpness, input_sharpness)[textured],
+        sharpness_change(target_sharpness, input_sharpness)[textured],
     )
 
 
@@ -249,9 +289,12 @@ __all__ = [
     "psnr",
     "rank_correlation",
     "sharpness_change",
+    "sharpness_of_laplacian",
     "ssim",
     "structural_measures",
+    "structural_measures_of_maps",
     "subject_regions",
     "textured_tiles",
+    "tile_agreement",
     "tile_sharpness",
 ]

@@ -69,6 +69,23 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The options ``d2f render`` shares with ``d2f demo``: the model, how to run it, what to write."""
+    add_model_options(parser)
+    parser.add_argument(
+        "--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality, 1-100 (default 95)"
+    )
+    parser.add_argument(
+        "--max-megapixels", type=float, default=50.0, metavar="MP", help="refuse larger images (default 50)"
+    )
+    parser.add_argument(
+        "--save-defocus",
+        action="store_true",
+        help="also write <stem>_defocus.png (16-bit) and <stem>_defocus_color.png",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the model and how it renders (shared with ``d2f eval``)."""
     weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
     weights.add_argument(
         "--model",
@@ -103,18 +120,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="models that predict relative defocus (D2FConfig.blur_scale set): blur the farthest "
         "background into a disc of PX pixels of the photo (default: the model's own blur scale)",
     )
-    parser.add_argument(
-        "--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality, 1-100 (default 95)"
-    )
-    parser.add_argument(
-        "--max-megapixels", type=float, default=50.0, metavar="MP", help="refuse larger images (default 50)"
-    )
-    parser.add_argument(
-        "--save-defocus",
-        action="store_true",
-        help="also write <stem>_defocus.png (16-bit) and <stem>_defocus_color.png",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +166,11 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--quality: expected an integer from 1 to 100, got {args.quality}")
     if not args.max_megapixels > 0:
         raise InputError(f"--max-megapixels: expected a positive number, got {args.max_megapixels:g}")
+    check_model_options(args)
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """Check the flags of :func:`add_model_options` (the model itself is checked by :func:`load_model`)."""
     options_from_args(args)
     blur = args.background_blur
     if blur is not None and not 0 <= blur < float("inf"):
