@@ -34,11 +34,12 @@ def focus_point(
         distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
         row, column = np.unravel_index(int(np.argmax(distance)), distance.shape)
         return (float(column), float(row)), FROM_MASK
-    kept = np.where(
-        textured_tiles(input_sharpness), sharpness_change(target_sharpness, input_sharpness), -np.inf
-    )
+    textured = textured_tiles(input_sharpness)
+    if not textured.any():  # a flat photo: every tile is as good as another
+        textured = np.ones_like(textured)
+    kept = np.where(textured, sharpness_change(target_sharpness, input_sharpness), -np.inf)
     row, column = np.unravel_index(int(np.argmax(kept)), kept.shape)
-    return ((column + 0.5) * TILE_SIZE, (row + 0.5) * TILE_SIZE), FROM_TILES
+    return (float((column + 0.5) * TILE_SIZE), float((row + 0.5) * TILE_SIZE)), FROM_TILES
 
 
 def pair_hints(

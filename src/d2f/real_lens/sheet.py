@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from d2f.errors import InputError
 from d2f.io import colorize_defocus, write_image
@@ -77,11 +77,11 @@ class ContactSheets:
 
 
 def _thumbnail(image: np.ndarray) -> Image.Image:
+    """The image fitted into a cell; a defocus map (smaller than the photo) is colour-mapped and enlarged."""
     if image.ndim == 2:
-        image = colorize_defocus(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)))
-    thumbnail = Image.fromarray(image)
-    thumbnail.thumbnail(CELL_SIZE, Image.Resampling.LANCZOS)
-    return thumbnail
+        colours = colorize_defocus(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)))
+        return ImageOps.contain(Image.fromarray(colours), CELL_SIZE, Image.Resampling.BILINEAR)
+    return ImageOps.contain(Image.fromarray(image), CELL_SIZE, Image.Resampling.LANCZOS)
 
 
 __all__ = ["CELL_SIZE", "ContactSheets", "sheet_path"]
