@@ -280,14 +280,25 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def array_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """An (H, W, 3) uint8 array as a float32 tensor (3, H, W) in [0, 1]."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise InputError(f"image: expected a uint8 array of shape (H, W, 3), got {dtype} of shape {shape}")
+    """An (H, W, 3) array, uint8 or floating point in [0, 1], as a float32 tensor (3, H, W) in [0, 1]."""
+    expected = "a uint8 array of shape (H, W, 3) or a floating-point one in [0, 1]"
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image: expected {expected}, got {type(image).__name__}")
+    is_float = np.issubdtype(image.dtype, np.floating)
+    if (image.dtype != np.uint8 and not is_float) or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"image: expected {expected}, got {image.dtype} of shape {image.shape}")
     if min(image.shape[:2]) <= 0:
         raise InputError(f"image: expected a non-empty array, got shape {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    if not is_float:
+        return tensor.float().div_(255.0)
+    tensor = tensor.float()
+    if not bool(torch.isfinite(tensor).all()):
+        raise InputError("image: expected finite values, found NaN or inf")
+    low, high = float(tensor.min()), float(tensor.max())
+    if low < 0.0 or high > 1.0:
+        raise InputError(f"image: expected values in [0, 1], got the range [{low:.4g}, {high:.4g}]")
+    return tensor
 
 
 def tensor_to_array(image: torch.Tensor) -> np.ndarray:
