@@ -460,7 +460,7 @@ def test_failure_while_writing_leaves_no_partial_file(
     with pytest.raises(D2FError) as error:
         write_image(path, Image.new("RGB", (4, 4)), overwrite=True)
     assert error.value.exit_code == 1
-    assert_one_line_naming(error, path, "No space left on device")
+    assert_one_line_naming(error, path, "cannot write: no space left on device")
     assert path.read_bytes() == b"old"  # the old file is untouched
     assert list(tmp_path.iterdir()) == [path]  # and the temporary file is gone
 

@@ -90,7 +90,7 @@ def _not_a_model(name: str) -> str:
     if name in CONFIGS:
         return (
             f"no weights for this architecture ship with d2f ({known}); the paper's checkpoints load "
-            "with load_official(stage1, stage2), or --stage1/--stage2 on the command line"
+            "with --stage1/--stage2 (load_official in Python)"
         )
     return f"neither a bundled model nor an existing file or folder ({known})"
 
