@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+from d2f.cli import report_written
 from d2f.errors import InputError
 
 DESCRIPTION = """\
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(results, label))
     if args.out is not None:
         write_report(results, args.out, overwrite=args.overwrite)
-        print(f"report: {args.out}")
+        report_written(args, args.out)
     return 0
 
 
