@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from d2f.cli import report_written
 from d2f.errors import InputError
 
 if TYPE_CHECKING:
@@ -249,14 +250,15 @@ def _run_folder(args: argparse.Namespace, device: torch.device) -> int:
         else:
             lpips.to(device)
     results = []
-    progress = tqdm(pairs, desc="d2f eval", unit="image", file=sys.stderr, disable=len(pairs) <= 1)
+    quiet = len(pairs) <= 1 or getattr(args, "quiet", False)
+    progress = tqdm(pairs, desc="d2f eval", unit="image", file=sys.stderr, disable=quiet)
     for result in evaluate(progress, method, lpips=lpips):
         results.append(result)
         progress.set_postfix(psnr=f"{result.psnr:.2f}")
     print(format_table(results, label))
     if args.out is not None:
         write_report(results, args.out, overwrite=args.overwrite)
-        print(f"report: {args.out}")
+        report_written(args, args.out)
     return 0
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def run_pairs(args: argparse.Namespace, device: torch.device) -> int:
     from tqdm import tqdm
 
+    from d2f.cli import report_written
     from d2f.cli.eval import baselines, evaluates_model, model_renderer
     from d2f.real_lens.pairs import read_pairs_csv
     from d2f.real_lens.report import ALL, summarize, summary_path, write_pair_report, write_summary
@@ -64,7 +65,8 @@ def run_pairs(args: argparse.Namespace, device: torch.device) -> int:
         print(f"d2f eval: error: {error.message}", file=sys.stderr)
     start = time.perf_counter()
     scored: list[ScoredPair] = []
-    progress = tqdm(pairs, desc="d2f eval", unit="pair", file=sys.stderr, disable=len(pairs) <= 1)
+    quiet = len(pairs) <= 1 or getattr(args, "quiet", False)
+    progress = tqdm(pairs, desc="d2f eval", unit="pair", file=sys.stderr, disable=quiet)
     for outcome in score_pairs(
         progress, renderers, focus_hint=args.focus_hint, aperture_hint=args.aperture, visit=visit
     ):
@@ -91,10 +93,11 @@ def run_pairs(args: argparse.Namespace, device: torch.device) -> int:
     if args.out is not None:
         write_pair_report(args.out, scored, errors, sweeps, overwrite=args.overwrite)
         write_summary(summary_path(args.out), summary, overwrite=args.overwrite)
-        print(f"report: {args.out}, {summary_path(args.out)}")
+        report_written(args, args.out)
+        report_written(args, summary_path(args.out))
     if sheets is not None and sheets.rows:
-        written = sheets.write(args.sheet, overwrite=args.overwrite)
-        print(f"contact sheets: {', '.join(str(path) for path in written)}")
+        for path in sheets.write(args.sheet, overwrite=args.overwrite):
+            report_written(args, path)
     if errors:
         print(f"d2f eval: {len(errors)} of {len(scored) + len(errors)} pairs failed", file=sys.stderr)
     return max((error.exit_code for error in errors), default=0)
