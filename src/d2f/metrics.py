@@ -25,7 +25,9 @@ sharpness above its 25th percentile: flat sky or walls say nothing about blur) t
 Spearman rank correlation of ``log(S_output / S_input)`` with ``log(S_target / S_input)``. 1: the
 output loses sharpness in exactly the lens's order; near 0: unrelated, as for a uniform blur of a
 scene whose blur varies; negative: the opposite order. Log ratios make it blind to a global change of
-contrast or exposure between the photos.
+contrast or exposure between the photos. On real photos a uniform blur still shares part of the lens's
+order (how much sharpness a tile loses depends on its detail too), so read it against the gaussian
+baseline's.
 """
 
 from __future__ import annotations

@@ -31,8 +31,7 @@ def run_pairs(args: argparse.Namespace, device: torch.device) -> int:
 
     pairs, errors = read_pairs_csv(args.pairs)
     if args.limit is not None:
-        rows = sorted(pair.row for pair in pairs) + sorted(error.row for error in errors)
-        last_row = sorted(rows)[: args.limit][-1]
+        last_row = sorted([*(pair.row for pair in pairs), *(error.row for error in errors)])[: args.limit][-1]
         pairs = [pair for pair in pairs if pair.row <= last_row]
         errors = [error for error in errors if error.row <= last_row]
     outputs = []
