@@ -54,6 +54,23 @@ class D2FOutput:
 
 
 @dataclass
+class NetworkOutputs:
+    """What the stage-1 networks compute for a batch at stage-1 size (h, w): all a render needs of them.
+
+    Computed once by :meth:`D2F.network_outputs` and passed back as ``network=`` to :meth:`D2F.forward`,
+    so that changing only the render options costs a render, not a network pass (the app's sliders).
+
+    Attributes:
+        radiance: (N, 1, h, w) the radiance network's map (before the saturation weight).
+        prediction: (N, C, h, w) the defocus network's raw map (C = 2 for models that predict depth:
+            logit disparity and focus map), or None where a given depth map made it unnecessary.
+    """
+
+    radiance: torch.Tensor
+    prediction: torch.Tensor | None
+
+
+@dataclass
 class Stage1Output:
     """What stage 1 computes at its own size (h, w); see :class:`D2FOutput` for each field."""
 
@@ -126,6 +143,7 @@ class D2F(nn.Module):
         precision: str = "fp32",
         strip_height: int | None = None,
         blur_scale: float | torch.Tensor | None = None,
+        network: NetworkOutputs | None = None,
         **overrides: Any,
     ) -> D2FOutput:
         """Render bokeh for a batch of images.
@@ -146,6 +164,8 @@ class D2F(nn.Module):
             blur_scale: models with ``config.blur_scale`` only: the scene's blur scale, a number or one
                 per image (N,), in D2F defocus units >= 0 (the defocus of the farthest background; 0.44
                 is about a 20 px blur at half resolution). None uses ``config.blur_scale``.
+            network: the stage-1 networks' outputs for this very ``image`` (:meth:`network_outputs`),
+                to render without running them again; the result is the same.
 
         Returns:
             :class:`D2FOutput`, in the model's dtype.
@@ -175,6 +195,7 @@ class D2F(nn.Module):
             disparity=disparity,
             precision=precision,
             blur_scale=blur_scale,
+            network=network,
         )
         if options.strength == 0:
             # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
@@ -213,20 +234,23 @@ class D2F(nn.Module):
         disparity: torch.Tensor | None = None,
         precision: str = "fp32",
         blur_scale: float | torch.Tensor | None = None,
+        network: NetworkOutputs | None = None,
     ) -> Stage1Output:
         """Steps 1-2 on an image already at stage-1 size; ``focus`` is a point in its pixels.
  The renderer runs in float32 (or wider) whatever ``precision``
         says. A relative model's map (``config.blur_scale`` set) is first multiplied by the blur scale
         (see :meth:`forward`). ``strength`` scales the blur diameter (see :meth:`forward`).
+        ``network`` (from :meth:`network_outputs`, for this image) skips the networks.
         """
         config = self.config
         options = options if options is not None else RenderOptions()
-        with self._network_precision(image_small, precision):
-            network_input = _memory_format(image_small, precision)
-            radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
-            prediction = None
-            if disparity is None or config.predicts_depth:
-                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
+        with_prediction = disparity is None or config.predicts_depth
+        if network is None:
+            network = self._run_networks(image_small, precision, with_prediction=with_prediction)
+        else:
+            self._check_network(network, image_small, needs_prediction=with_prediction)
+        radiance = network.radiance
+        prediction = network.prediction if with_prediction else None
         focus_disparity = None
         if disparity is not None or config.predicts_depth:
             disparity, focus_disparity, defocus = self._depth_defocus(
@@ -251,6 +275,44 @@ class D2F(nn.Module):
             image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
         ).to(image_small.dtype)
         return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
+
+    def network_outputs(self, image: torch.Tensor, *, precision: str = "fp32") -> NetworkOutputs:
+        """Run the stage-1 networks once for ``image`` (N, 3, H, W) in [0, 1], at :meth:`stage1_size`.
+
+        Pass the result as ``network=`` to :meth:`forward` with the same image to render it with any
+        options without running the networks again.
+        """
+        image = self._check_image(image)
+        _check_options(precision, None)
+        image_small = F.interpolate(
+            image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
+        )
+        return self._run_networks(image_small, precision, with_prediction=True)
+
+    def _run_networks(
+        self, image_small: torch.Tensor, precision: str, *, with_prediction: bool
+    ) -> NetworkOutputs:
+        with self._network_precision(image_small, precision):
+            network_input = _memory_format(image_small, precision)
+            radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
+            prediction = None
+            if with_prediction:
+                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
+        return NetworkOutputs(radiance, prediction)
+
+    def _check_network(self, network: object, image_small: torch.Tensor, *, needs_prediction: bool) -> None:
+        if not isinstance(network, NetworkOutputs):
+            raise InputError(f"network: expected D2F.network_outputs(image), got {type(network).__name__}")
+        expected = (image_small.shape[0], *image_small.shape[-2:])
+        tensors = [network.radiance] + ([network.prediction] if network.prediction is not None else [])
+        for tensor in tensors:
+            if (tensor.shape[0], *tensor.shape[-2:]) != expected or tensor.device != image_small.device:
+                raise InputError(
+                    f"network: computed for a batch of shape {tuple(tensor.shape)} on {tensor.device}, not "
+                    f"for this image (stage-1 batch and size {expected} on {image_small.device})"
+                )
+        if network.prediction is None and needs_prediction:
+            raise InputError("network: has no defocus prediction, which this render needs")
 
     def _depth_defocus(
         self,
