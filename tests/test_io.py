@@ -18,6 +18,7 @@ from d2f.io import (
     ImageMetadata,
     array_to_tensor,
     colorize_defocus,
+    decode_image_and_metadata,
     image_metadata,
     pil_to_tensor,
     read_image,
@@ -494,3 +495,40 @@ def test_defocus_writers_refuse_bad_maps_and_non_png(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="PNG"):
         write_defocus(tmp_path / "d.jpg", torch.zeros(4, 4))
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ reading bytes
+
+
+def test_bytes_decode_like_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "turned.jpg"
+    options = {"exif": camera_exif(6).tobytes(), "icc_profile": srgb_profile()}
+    Image.fromarray(random_rgb(20, 40)).save(source, **options)
+    image, metadata = decode_image_and_metadata(source.read_bytes(), "upload.jpg")
+    expected_image, expected_metadata = read_image_and_metadata(source)
+    torch.testing.assert_close(image, expected_image, rtol=0, atol=0)
+    assert metadata == expected_metadata
+    assert list(tmp_path.iterdir()) == [source]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "file is empty"),
+        (b"just some text, not an image", "not an image file"),
+        (png_header_only(10_000, 10_000), "above the limit of 50 megapixels"),
+        (png_header_only(0, 10), "zero width or height"),
+    ],
+)
+def test_bad_bytes_give_one_line_naming_the_upload(data: bytes, problem: str) -> None:
+    with pytest.raises(ImageReadError) as error:
+        decode_image_and_metadata(data, "upload.png")
+    assert_one_line_naming(error, Path("upload.png"), problem)
+
+
+def test_truncated_bytes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(random_rgb(64, 64)).save(path, quality=90)
+    with pytest.raises(ImageReadError) as error:
+        decode_image_and_metadata(path.read_bytes()[: path.stat().st_size // 2], "cut.jpg")
+    assert_one_line_naming(error, Path("cut.jpg"), "truncated")

@@ -30,6 +30,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -119,32 +120,55 @@ def read_image_and_metadata(
 ) -> tuple[torch.Tensor, ImageMetadata]:
     """:func:`read_image`, with the :func:`image_metadata` that a rendering of the file should keep."""
 
-    def upright_with_metadata(image: Image.Image) -> tuple[Image.Image, ImageMetadata]:
-        # Taken from the file as opened: a rotated or copied image loses the EXIF of a TIFF.
-        return ImageOps.exif_transpose(image), image_metadata(image)
-
-    image, metadata = _open(path, max_megapixels, upright_with_metadata)
+    image, metadata = _open(path, max_megapixels, _upright_with_metadata)
     return pil_to_tensor(image), metadata
 
 
-def _open(path: PathLike, max_megapixels: float | None, finish: Callable[[Image.Image], _T]) -> _T:
-    """Open, check and fully decode an image file, then ``finish`` it while it is open."""
+def decode_image_and_metadata(
+    data: bytes, name: str, *, max_megapixels: float | None = 50.0
+) -> tuple[torch.Tensor, ImageMetadata]:
+    """:func:`read_image_and_metadata` for a file's contents already in memory (an upload).
+
+    Nothing is written to disk; errors are ImageReadErrors whose message starts with ``name``.
+    """
+    if not isinstance(data, bytes):
+        raise InputError(f"data: expected bytes, got {type(data).__name__}")
+    if not data:
+        raise ImageReadError(f"{name}: file is empty (0 bytes)")
+    image, metadata = _open(Path(name), max_megapixels, _upright_with_metadata, data=data)
+    return pil_to_tensor(image), metadata
+
+
+def _upright_with_metadata(image: Image.Image) -> tuple[Image.Image, ImageMetadata]:
+    # Taken from the file as opened: a rotated or copied image loses the EXIF of a TIFF.
+    return ImageOps.exif_transpose(image), image_metadata(image)
+
+
+def _open(
+    path: PathLike,
+    max_megapixels: float | None,
+    finish: Callable[[Image.Image], _T],
+    *,
+    data: bytes | None = None,
+) -> _T:
+    """Open, check and fully decode an image file (or ``data``, its contents), then ``finish`` it."""
     path = Path(path)
     if max_megapixels is not None and not max_megapixels > 0:
         raise InputError(f"max_megapixels: expected a positive number, got {max_megapixels}")
-    _check_is_file(path)
+    if data is None:
+        _check_is_file(path)
     try:
         # d2f enforces its own size limit below, so Pillow's warning (not its hard error) is redundant.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path if data is None else BytesIO(data)) as image:
                 _check_size(path, image.size, max_megapixels)
                 image.load()
                 return finish(image)
     except D2FError:
         raise
     except UnidentifiedImageError:
-        if _png_header_has_zero_size(path):
+        if _png_header_has_zero_size(path, data):
             raise ImageReadError(f"{path}: image has zero width or height") from None
         raise ImageReadError(f"{path}: not an image file (or not a format Pillow can read)") from None
     except Image.DecompressionBombError as error:
@@ -233,11 +257,15 @@ def _check_size(path: Path, size: tuple[int, int], max_megapixels: float | None)
         )
 
 
-def _png_header_has_zero_size(path: Path) -> bool:
-    """Whether the file is a PNG whose header declares a zero width or height (Pillow rejects those)."""
+def _png_header_has_zero_size(path: Path, data: bytes | None = None) -> bool:
+    """Whether the file (or ``data``) is a PNG whose header declares a zero width or height (Pillow
+    rejects those)."""
     try:
-        with path.open("rb") as file:
-            header = file.read(24)
+        if data is not None:
+            header = data[:24]
+        else:
+            with path.open("rb") as file:
+                header = file.read(24)
     except OSError:
         return False
     if len(header) < 24 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
