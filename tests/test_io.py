@@ -19,6 +19,7 @@ from d2f.io import (
     array_to_tensor,
     colorize_defocus,
     decode_image_and_metadata,
+    encode_image,
     image_metadata,
     pil_to_tensor,
     read_image,
@@ -532,3 +533,11 @@ def test_truncated_bytes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ImageReadError) as error:
         decode_image_and_metadata(path.read_bytes()[: path.stat().st_size // 2], "cut.jpg")
     assert_one_line_naming(error, Path("cut.jpg"), "truncated")
+
+
+@pytest.mark.parametrize(("image_format", "name"), [("JPEG", "out.jpg"), ("PNG", "out.png")])
+def test_encoded_bytes_are_the_file_write_image_writes(tmp_path: Path, image_format: str, name: str) -> None:
+    metadata = ImageMetadata(srgb_profile(), camera_exif().tobytes())
+    image = torch.from_numpy(random_rgb(24, 32)).permute(2, 0, 1).float() / 255
+    written = write_image(tmp_path / name, image, quality=80, metadata=metadata)
+    assert encode_image(image, image_format, quality=80, metadata=metadata) == written.read_bytes()

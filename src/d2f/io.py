@@ -354,10 +354,39 @@ def write_image(
         image = tensor_to_pil(image)
     elif not isinstance(image, Image.Image):
         raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
-    if metadata is not None and not isinstance(metadata, ImageMetadata):
-        raise InputError(f"metadata: expected a d2f.io.ImageMetadata, got {type(metadata).__name__}")
     path = Path(path)
     image_format = format_for_path(path)
+    options = _save_options(image_format, quality, metadata)
+    return _write_atomically(
+        path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
+    )
+
+
+def encode_image(
+    image: Image.Image | torch.Tensor,
+    image_format: str,
+    *,
+    quality: int = 95,
+    metadata: ImageMetadata | None = None,
+) -> bytes:
+    """The file :func:`write_image` would write, as bytes in memory, in a Pillow format ("JPEG", "PNG")."""
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
+    if isinstance(image, torch.Tensor):
+        image = tensor_to_pil(image)
+    elif not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    if image_format not in Image.SAVE:
+        raise InputError(f"image_format: {image_format!r} is not a format d2f can write (use PNG, JPEG, ...)")
+    buffer = BytesIO()
+    image.save(buffer, format=image_format, **_save_options(image_format, quality, metadata))
+    return buffer.getvalue()
+
+
+def _save_options(image_format: str, quality: int, metadata: ImageMetadata | None) -> dict[str, object]:
+    """Pillow's save keywords for ``image_format``: the quality and what of ``metadata`` fits in it."""
+    if metadata is not None and not isinstance(metadata, ImageMetadata):
+        raise InputError(f"metadata: expected a d2f.io.ImageMetadata, got {type(metadata).__name__}")
     options: dict[str, object] = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
     if metadata is not None and image_format in _METADATA_FORMATS:
         if metadata.icc_profile is not None:
@@ -365,9 +394,7 @@ def write_image(
         exif = metadata.exif
         if exif is not None and (image_format != "JPEG" or len(exif) <= _JPEG_MAX_EXIF_BYTES):
             options["exif"] = exif
-    return _write_atomically(
-        path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
-    )
+    return options
 
 
 def write_defocus(path: PathLike, defocus: torch.Tensor, *, overwrite: bool = False) -> Path:
