@@ -69,20 +69,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     """The options ``d2f render`` shares with ``d2f demo``: the model, how to run it, what to write."""
-    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
-    weights.add_argument(
-        "--model",
-        metavar="NAME|PATH",
-        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
-    )
-    weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
-    weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
-    weights.add_argument(
-        "--weights",
-        type=Path,
-        metavar="PATH",
-        help="d2f's own format: a folder from save_pretrained or its model.safetensors",
-    )
+    add_weights_arguments(parser)
     parser.add_argument(
         "--device",
         default="auto",
@@ -115,6 +102,24 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="also write <stem>_defocus.png (16-bit) and <stem>_defocus_color.png",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which model to load (see :func:`load_weights`); shared with ``d2f app``."""
+    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
+    weights.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
+    )
+    weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
+    weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
+    weights.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="d2f's own format: a folder from save_pretrained or its model.safetensors",
+    )
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -251,7 +256,7 @@ def _make_output_folder(folder: Path) -> None:
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
     """The model the flags ask for, checked against ``--background-blur`` and the render options."""
-    model = _load_weights(args)
+    model = load_weights(args)
     try:
         model.check_supported(options_from_args(args), with_depth=getattr(args, "depth", None) is not None)
     except InputError as error:
@@ -264,7 +269,7 @@ def load_model(args: argparse.Namespace) -> torch.nn.Module:
     return model
 
 
-def _load_weights(args: argparse.Namespace) -> torch.nn.Module:
+def load_weights(args: argparse.Namespace) -> torch.nn.Module:
     """The model the flags ask for; without any weights flag the bundled default model.
 
     ``--model`` takes a bundled model's name (see ``d2f.models.CONFIGS``) or else a path in d2f's own
