@@ -83,13 +83,16 @@ function buildControls() {
     };
     setDefault();
     show();
+    let previous = Number(input.value);
     input.addEventListener("input", () => {
       let value = Number(input.value);
       if (option.allowed && !option.allowed.includes(value)) {
-        // Snap to the nearest valid value (e.g. aperture blades: 0 round, 3-12).
-        value = option.allowed.reduce((a, b) => (Math.abs(b - value) < Math.abs(a - value) ? b : a));
+        // Skip invalid values in the direction of the move (aperture blades: 0 round, then 3-12).
+        const ahead = option.allowed.filter((allowed) => (value > previous ? allowed > value : allowed < value));
+        value = ahead.length ? (value > previous ? Math.min(...ahead) : Math.max(...ahead)) : previous;
         input.value = value;
       }
+      previous = value;
       if (input.type === "number" && input.value === "") delete state.values[option.name];
       else state.values[option.name] = value;
       show();
@@ -98,6 +101,7 @@ function buildControls() {
     reset.addEventListener("click", () => {
       delete state.values[option.name];
       setDefault();
+      previous = Number(input.value);
       show();
       requestPreview();
     });
