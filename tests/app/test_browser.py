@@ -79,7 +79,7 @@ def browser(downloads) -> Iterator[webdriver.Chrome]:
     options = webdriver.ChromeOptions()
     options.binary_location = BROWSER
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"):
+                     "--window-size=1280,900"):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {
         "download.default_directory": str(downloads), "download.prompt_for_download": False,
@@ -171,8 +171,9 @@ def screenshot(driver, tmp_path: Path, name: str) -> None:
     folder = Path(os.environ.get("D2F_APP_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    driver.save_screenshot(str(path))
-    assert Image.open(path).size[0] > 0
+    # A JPEG: a tenth of the PNG's size, for the docs.
+    Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB").save(path, quality=80)
+    assert Image.open(path).size == tuple(driver.execute_script("return [innerWidth, innerHeight]"))
 
 
 # ---------------------------------------------------------------------------------------------- tests
@@ -204,7 +205,7 @@ def test_click_and_sliders_render_what_render_image_renders(page, model, tmp_pat
     assert mean_difference(shown, first) > 3 * JPEG_MEAN_TOLERANCE  # the result did change
 
     page.find_element(By.CSS_SELECTOR, "input[name=view][value=compare]").click()
-    screenshot(page, tmp_path, "app.png")
+    screenshot(page, tmp_path, "app.jpg")
 
 
 def test_defocus_map_is_the_one_render_saves(page, model) -> None:
@@ -268,6 +269,6 @@ def test_a_bad_upload_shows_an_error_and_the_app_goes_on(page, tmp_path, name, c
     WebDriverWait(page, 30).until(lambda d: message(d)[0] == "error")
     assert problem in message(page)[1]
     if name == "corrupt.jpg":
-        screenshot(page, tmp_path, "app_error.png")
+        screenshot(page, tmp_path, "app_error.jpg")
     load_sample(page)  # still running
     assert message(page)[0] == "note"
