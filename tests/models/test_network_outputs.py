@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from d2f.errors import InputError
+from d2f.io import read_image
 from d2f.models import D2F
+from d2f.models.d2f import scale_kernels
+from d2f.pipeline import default_model
 from tiny_models import TINY_LITE
+
+SAMPLE = Path(__file__).resolve().parents[2] / "src" / "d2f" / "samples" / "coffee.jpg"
 
 DEPTH = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=128)
 
@@ -56,3 +63,19 @@ def test_network_outputs_of_another_size_are_refused() -> None:
             model(torch.rand(1, 3, 256, 256), network=network)
         with pytest.raises(InputError, match=r"^network: expected D2F.network_outputs"):
             model(torch.rand(1, 3, 64, 64), network=(network.radiance, network.prediction))
+
+
+def test_kernel_scale_draws_smaller_discs_from_the_same_defocus() -> None:
+    assert scale_kernels((3, 5, 7, 11, 69), 0.25) == (1, 1, 1, 3, 17)
+    assert scale_kernels((3, 69), 1.0) == (3, 69)
+    model = default_model()  # a trained defocus network: blur where a tiny random one has next to none
+    image = read_image(SAMPLE)[None, :, ::3, ::3]
+    with torch.inference_mode():
+        full = model(image, strength=3.0)
+        half = model(image, strength=3.0, kernel_scale=0.5)
+        none = model(image, strength=3.0, kernel_scale=0.0)  # every kernel one pixel: no blur at all
+    torch.testing.assert_close(half.defocus, full.defocus, rtol=0, atol=0)
+    small = F.interpolate(image, size=none.bokeh_small.shape[-2:], mode="bilinear", align_corners=False)
+    blur = [float((output.bokeh_small - small).abs().mean()) for output in (full, half)]
+    assert blur[1] < blur[0]
+    torch.testing.assert_close(none.bokeh_small, small, rtol=1e-4, atol=1e-4)

@@ -3,8 +3,9 @@ previews and full-resolution renders from them.
 
 A preview renders a copy of the photo shrunk to ``preview_side`` pixels (long side) and looks like the
 full-resolution result shrunk: D2F measures blur in pixels of its stage-1 image, so for a model that
-predicts defocus the preview's ``strength`` is multiplied by the ratio of the two stage-1 widths (a disc
-of 60 stage-1 pixels at full size is one of 12 in a preview a fifth as wide). Models that predict depth
+predicts defocus the preview keeps the defocus map (what the fusion network sees) and draws the blur
+kernels smaller by the ratio of the two stage-1 sizes (``kernel_scale`` of :meth:`D2F.forward`: a disc of
+61 stage-1 pixels at full size is one of 13 in a preview a fifth as large). Models that predict depth
 measure blur relative to the photo already. Photos smaller than ``preview_side`` are previewed at full
 size, so their preview is exactly the full render.
 """
@@ -27,7 +28,6 @@ from d2f.errors import InputError
 from d2f.io import ImageMetadata, decode_image_and_metadata, encode_image
 from d2f.models import D2F, NetworkOutputs
 from d2f.options import RenderOptions, option_specs, render_options
-from d2f.render import defocus_to_diameter, diameter_to_defocus
 
 #: Download formats by upload extension (formats that keep EXIF and the colour profile); others: JPEG.
 _DOWNLOAD_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF",
@@ -185,14 +185,10 @@ class Studio:
         if focus is not None:
             scale = photo.preview.shape[-1] / width
             focus = (focus[0] * scale, focus[1] * scale)
-        preview_options = replace(options, strength=options.strength * ratio, focus=focus)
-        output = self._render(photo, self._preview_key(photo), photo.preview, preview_options)
+        output = self._render(
+            photo, self._preview_key(photo), photo.preview, replace(options, focus=focus), kernel_scale=ratio
+        )
         defocus = output.defocus[0].float()
-        if ratio != 1:
-            # Back to the full render's map: undo the preview's diameter scaling.
-            kernel_sizes = self.model.config.kernel_sizes
-            diameter = 1 + (defocus_to_diameter(defocus.clamp(0, 1), kernel_sizes) - 1) / ratio
-            defocus = diameter_to_defocus(diameter, kernel_sizes)
         defocus = F.interpolate(
             defocus[None], size=photo.preview.shape[-2:], mode="bilinear", align_corners=False
         )[0]
@@ -243,6 +239,7 @@ class Studio:
         *,
         strip_height: int | None = None,
         on_networks: Callable[[], None] | None = None,
+        kernel_scale: float = 1.0,
     ):
         with self._lock, torch.inference_mode():
             batch = image[None].to(self.device)
@@ -253,7 +250,12 @@ class Studio:
             if on_networks is not None:
                 on_networks()
             return self.model(
-                batch, options, network=network, precision=self.precision, strip_height=strip_height
+                batch,
+                options,
+                network=network,
+                precision=self.precision,
+                strip_height=strip_height,
+                kernel_scale=kernel_scale,
             )
 
     @staticmethod
@@ -265,6 +267,6 @@ class Studio:
         """How much smaller a blur disc is in the preview's stage 1 than in the full render's."""
         if self.model.config.predicts_depth or photo.preview is photo.image:
             return 1.0
-        full_width = self.model.stage1_size(*photo.image.shape[-2:])[1]
-        preview_width = self.model.stage1_size(*photo.preview.shape[-2:])[1]
-        return preview_width / full_width
+        full = self.model.stage1_size(*photo.image.shape[-2:])
+        preview = self.model.stage1_size(*photo.preview.shape[-2:])
+        return math.sqrt(preview[0] * preview[1] / (full[0] * full[1]))

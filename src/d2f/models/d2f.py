@@ -144,6 +144,7 @@ class D2F(nn.Module):
         strip_height: int | None = None,
         blur_scale: float | torch.Tensor | None = None,
         network: NetworkOutputs | None = None,
+        kernel_scale: float = 1.0,
         **overrides: Any,
     ) -> D2FOutput:
         """Render bokeh for a batch of images.
@@ -166,6 +167,9 @@ class D2F(nn.Module):
                 is about a 20 px blur at half resolution). None uses ``config.blur_scale``.
             network: the stage-1 networks' outputs for this very ``image`` (:meth:`network_outputs`),
                 to render without running them again; the result is the same.
+            kernel_scale: draw the blur kernels this many times their size (rounded to odd pixels),
+                the defocus map unchanged: a preview of a photo shrunk by this factor then looks like
+                the photo's full-size render shrunk (the app's previews).
 
         Returns:
             :class:`D2FOutput`, in the model's dtype.
@@ -196,6 +200,7 @@ class D2F(nn.Module):
             precision=precision,
             blur_scale=blur_scale,
             network=network,
+            kernel_scale=kernel_scale,
         )
         if options.strength == 0:
             # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
@@ -235,12 +240,14 @@ class D2F(nn.Module):
         precision: str = "fp32",
         blur_scale: float | torch.Tensor | None = None,
         network: NetworkOutputs | None = None,
+        kernel_scale: float = 1.0,
     ) -> Stage1Output:
         """Steps 1-2 on an image already at stage-1 size; ``focus`` is a point in its pixels.
  The renderer runs in float32 (or wider) whatever ``precision``
         says. A relative model's map (``config.blur_scale`` set) is first multiplied by the blur scale
         (see :meth:`forward`). ``strength`` scales the blur diameter (see :meth:`forward`).
-        ``network`` (from :meth:`network_outputs`, for this image) skips the networks.
+        ``network`` (from :meth:`network_outputs`, for this image) skips the networks; ``kernel_scale``
+        scales the kernels the renderer draws (see :meth:`forward`).
         """
         config = self.config
         options = options if options is not None else RenderOptions()
@@ -271,8 +278,9 @@ class D2F(nn.Module):
             power=config.saturation_power,
         )
         rendered_defocus = defocus.clamp(0, 1) if config.clamp_defocus else defocus
+        kernel_sizes = scale_kernels(config.kernel_sizes, kernel_scale)
         bokeh_small = weighted_layered_render(
-            image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
+            image_small, rendered_defocus, weight, kernel_sizes=kernel_sizes, alpha=config.alpha
         ).to(image_small.dtype)
         return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
 
@@ -531,6 +539,14 @@ def scale_blur(defocus: torch.Tensor, strength: float, kernel_sizes: tuple[int, 
     """
     diameter = defocus_to_diameter(defocus.clamp(0, 1), kernel_sizes)
     return diameter_to_defocus(1 + strength * (diameter - 1), kernel_sizes)
+
+
+def scale_kernels(kernel_sizes: tuple[int, ...], scale: float) -> tuple[int, ...]:
+    """Kernel diameters ``scale`` times as large, rounded to the nearest odd number of pixels (>= 1)."""
+    _check_factor("kernel_scale", scale)
+    if scale == 1:
+        return kernel_sizes
+    return tuple(max(1, 2 * round((size * scale - 1) / 2) + 1) for size in kernel_sizes)
 
 
 def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.Tensor:
