@@ -12,6 +12,7 @@ size, so their preview is exactly the full render.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import threading
@@ -214,15 +215,17 @@ class Studio:
             done["strips"] += 1
             report((2 + done["strips"]) / steps, f"fusing at full resolution ({done['strips']}/{strips})")
 
-        report(0.0, "running the networks" if "full" not in photo.networks else "rendering the blur")
-        hook = self.model.fusion_net.register_forward_hook(count_strip)
-        try:
-            output = self._render(
-                photo, "full", photo.image, options, strip_height=strip_height,
-                on_networks=lambda: report(1 / steps, "rendering the blur"),
-            )
-        finally:
-            hook.remove()
+        report(0.0, "waiting for the previous render")
+        output = self._render(
+            photo,
+            "full",
+            photo.image,
+            options,
+            strip_height=strip_height,
+            on_start=lambda cached: report(0.0, "rendering the blur" if cached else "running the networks"),
+            on_networks=lambda: report(1 / steps, "rendering the blur"),
+            on_fusion=count_strip,
+        )
         report((steps - 1) / steps, "encoding")
         image_format = _DOWNLOAD_FORMATS.get(Path(photo.name).suffix.lower(), "JPEG")
         data = encode_image(output.bokeh[0].float().cpu(), image_format, metadata=photo.metadata)
@@ -238,17 +241,26 @@ class Studio:
         options: RenderOptions,
         *,
         strip_height: int | None = None,
-        on_networks: Callable[[], None] | None = None,
         kernel_scale: float = 1.0,
+        on_start: Callable[[bool], None] | None = None,
+        on_networks: Callable[[], None] | None = None,
+        on_fusion: Callable[..., None] | None = None,
     ):
-        with self._lock, torch.inference_mode():
-            batch = image[None].to(self.device)
+        """One render with the model (one at a time); the callbacks follow its progress: ``on_start``
+        (whether the network outputs are cached), ``on_networks`` once they are there, ``on_fusion``
+        after each strip of the fusion network."""
+        with self._lock, torch.inference_mode(), contextlib.ExitStack() as cleanup:
             network = photo.networks.get(which)
+            if on_start is not None:
+                on_start(network is not None)
+            batch = image[None].to(self.device)
             if network is None:
                 network = self.model.network_outputs(batch, precision=self.precision)
                 photo.networks[which] = network
             if on_networks is not None:
                 on_networks()
+            if on_fusion is not None:
+                cleanup.callback(self.model.fusion_net.register_forward_hook(on_fusion).remove)
             return self.model(
                 batch,
                 options,
