@@ -18,6 +18,8 @@ from d2f.io import (
     ImageMetadata,
     array_to_tensor,
     colorize_defocus,
+    decode_image_and_metadata,
+    encode_image,
     image_metadata,
     pil_to_tensor,
     read_image,
@@ -503,3 +505,48 @@ def test_defocus_writers_refuse_bad_maps_and_non_png(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="PNG"):
         write_defocus(tmp_path / "d.jpg", torch.zeros(4, 4))
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------ reading bytes
+
+
+def test_bytes_decode_like_the_file(tmp_path: Path) -> None:
+    source = tmp_path / "turned.jpg"
+    options = {"exif": camera_exif(6).tobytes(), "icc_profile": srgb_profile()}
+    Image.fromarray(random_rgb(20, 40)).save(source, **options)
+    image, metadata = decode_image_and_metadata(source.read_bytes(), "upload.jpg")
+    expected_image, expected_metadata = read_image_and_metadata(source)
+    torch.testing.assert_close(image, expected_image, rtol=0, atol=0)
+    assert metadata == expected_metadata
+    assert list(tmp_path.iterdir()) == [source]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "file is empty"),
+        (b"just some text, not an image", "not an image file"),
+        (png_header_only(10_000, 10_000), "above the limit of 50 megapixels"),
+        (png_header_only(0, 10), "zero width or height"),
+    ],
+)
+def test_bad_bytes_give_one_line_naming_the_upload(data: bytes, problem: str) -> None:
+    with pytest.raises(ImageReadError) as error:
+        decode_image_and_metadata(data, "upload.png")
+    assert_one_line_naming(error, Path("upload.png"), problem)
+
+
+def test_truncated_bytes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jpg"
+    Image.fromarray(random_rgb(64, 64)).save(path, quality=90)
+    with pytest.raises(ImageReadError) as error:
+        decode_image_and_metadata(path.read_bytes()[: path.stat().st_size // 2], "cut.jpg")
+    assert_one_line_naming(error, Path("cut.jpg"), "truncated")
+
+
+@pytest.mark.parametrize(("image_format", "name"), [("JPEG", "out.jpg"), ("PNG", "out.png")])
+def test_encoded_bytes_are_the_file_write_image_writes(tmp_path: Path, image_format: str, name: str) -> None:
+    metadata = ImageMetadata(srgb_profile(), camera_exif().tobytes())
+    image = torch.from_numpy(random_rgb(24, 32)).permute(2, 0, 1).float() / 255
+    written = write_image(tmp_path / name, image, quality=80, metadata=metadata)
+    assert encode_image(image, image_format, quality=80, metadata=metadata) == written.read_bytes()

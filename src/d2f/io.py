@@ -31,6 +31,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -120,32 +121,55 @@ def read_image_and_metadata(
 ) -> tuple[torch.Tensor, ImageMetadata]:
     """:func:`read_image`, with the :func:`image_metadata` that a rendering of the file should keep."""
 
-    def upright_with_metadata(image: Image.Image) -> tuple[Image.Image, ImageMetadata]:
-        # Taken from the file as opened: a rotated or copied image loses the EXIF of a TIFF.
-        return ImageOps.exif_transpose(image), image_metadata(image)
-
-    image, metadata = _open(path, max_megapixels, upright_with_metadata)
+    image, metadata = _open(path, max_megapixels, _upright_with_metadata)
     return pil_to_tensor(image), metadata
 
 
-def _open(path: PathLike, max_megapixels: float | None, finish: Callable[[Image.Image], _T]) -> _T:
-    """Open, check and fully decode an image file, then ``finish`` it while it is open."""
+def decode_image_and_metadata(
+    data: bytes, name: str, *, max_megapixels: float | None = 50.0
+) -> tuple[torch.Tensor, ImageMetadata]:
+    """:func:`read_image_and_metadata` for a file's contents already in memory (an upload).
+
+    Nothing is written to disk; errors are ImageReadErrors whose message starts with ``name``.
+    """
+    if not isinstance(data, bytes):
+        raise InputError(f"data: expected bytes, got {type(data).__name__}")
+    if not data:
+        raise ImageReadError(f"{name}: file is empty (0 bytes)")
+    image, metadata = _open(Path(name), max_megapixels, _upright_with_metadata, data=data)
+    return pil_to_tensor(image), metadata
+
+
+def _upright_with_metadata(image: Image.Image) -> tuple[Image.Image, ImageMetadata]:
+    # Taken from the file as opened: a rotated or copied image loses the EXIF of a TIFF.
+    return ImageOps.exif_transpose(image), image_metadata(image)
+
+
+def _open(
+    path: PathLike,
+    max_megapixels: float | None,
+    finish: Callable[[Image.Image], _T],
+    *,
+    data: bytes | None = None,
+) -> _T:
+    """Open, check and fully decode an image file (or ``data``, its contents), then ``finish`` it."""
     path = Path(path)
     if max_megapixels is not None and not max_megapixels > 0:
         raise InputError(f"max_megapixels: expected a positive number, got {max_megapixels}")
-    _check_is_file(path)
+    if data is None:
+        _check_is_file(path)
     try:
         # d2f enforces its own size limit below, so Pillow's warning (not its hard error) is redundant.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path if data is None else BytesIO(data)) as image:
                 _check_size(path, image.size, max_megapixels)
                 image.load()
                 return finish(image)
     except D2FError:
         raise
     except UnidentifiedImageError:
-        if _png_header_has_zero_size(path):
+        if _png_header_has_zero_size(path, data):
             raise ImageReadError(f"{path}: image has zero width or height") from None
         raise ImageReadError(f"{path}: not an image file (or not a format Pillow can read)") from None
     except Image.DecompressionBombError as error:
@@ -234,11 +258,15 @@ def _check_size(path: Path, size: tuple[int, int], max_megapixels: float | None)
         )
 
 
-def _png_header_has_zero_size(path: Path) -> bool:
-    """Whether the file is a PNG whose header declares a zero width or height (Pillow rejects those)."""
+def _png_header_has_zero_size(path: Path, data: bytes | None = None) -> bool:
+    """Whether the file (or ``data``) is a PNG whose header declares a zero width or height (Pillow
+    rejects those)."""
     try:
-        with path.open("rb") as file:
-            header = file.read(24)
+        if data is not None:
+            header = data[:24]
+        else:
+            with path.open("rb") as file:
+                header = file.read(24)
     except OSError:
         return False
     if len(header) < 24 or not header.startswith(_PNG_SIGNATURE) or header[12:16] != b"IHDR":
@@ -338,10 +366,39 @@ def write_image(
         image = tensor_to_pil(image)
     elif not isinstance(image, Image.Image):
         raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
-    if metadata is not None and not isinstance(metadata, ImageMetadata):
-        raise InputError(f"metadata: expected a d2f.io.ImageMetadata, got {type(metadata).__name__}")
     path = Path(path)
     image_format = format_for_path(path)
+    options = _save_options(image_format, quality, metadata)
+    return _write_atomically(
+        path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
+    )
+
+
+def encode_image(
+    image: Image.Image | torch.Tensor,
+    image_format: str,
+    *,
+    quality: int = 95,
+    metadata: ImageMetadata | None = None,
+) -> bytes:
+    """The file :func:`write_image` would write, as bytes in memory, in a Pillow format ("JPEG", "PNG")."""
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
+    if isinstance(image, torch.Tensor):
+        image = tensor_to_pil(image)
+    elif not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    if image_format not in Image.SAVE:
+        raise InputError(f"image_format: {image_format!r} is not a format d2f can write (use PNG, JPEG, ...)")
+    buffer = BytesIO()
+    image.save(buffer, format=image_format, **_save_options(image_format, quality, metadata))
+    return buffer.getvalue()
+
+
+def _save_options(image_format: str, quality: int, metadata: ImageMetadata | None) -> dict[str, object]:
+    """Pillow's save keywords for ``image_format``: the quality and what of ``metadata`` fits in it."""
+    if metadata is not None and not isinstance(metadata, ImageMetadata):
+        raise InputError(f"metadata: expected a d2f.io.ImageMetadata, got {type(metadata).__name__}")
     options: dict[str, object] = {"quality": quality} if image_format in ("JPEG", "WEBP") else {}
     if metadata is not None and image_format in _METADATA_FORMATS:
         if metadata.icc_profile is not None:
@@ -349,9 +406,7 @@ def write_image(
         exif = metadata.exif
         if exif is not None and (image_format != "JPEG" or len(exif) <= _JPEG_MAX_EXIF_BYTES):
             options["exif"] = exif
-    return _write_atomically(
-        path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
-    )
+    return options
 
 
 def write_defocus(path: PathLike, defocus: torch.Tensor, *, overwrite: bool = False) -> Path:

@@ -20,7 +20,7 @@ from d2f._version import __version__
 from d2f.errors import D2FError
 
 #: Sub-command modules, in the order ``d2f --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("render", "demo", "train", "eval", "synth")
+SUBCOMMANDS: tuple[str, ...] = ("render", "demo", "app", "train", "eval", "synth")
 
 
 def build_parser() -> argparse.ArgumentParser:

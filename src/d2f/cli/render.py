@@ -113,20 +113,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the model and how it renders (shared with ``d2f eval``)."""
-    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
-    weights.add_argument(
-        "--model",
-        metavar="NAME|PATH",
-        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
-    )
-    weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
-    weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
-    weights.add_argument(
-        "--weights",
-        type=Path,
-        metavar="PATH",
-        help="d2f's own format: a folder from save_pretrained or its model.safetensors",
-    )
+    add_weights_arguments(parser)
     parser.add_argument(
         "--device",
         default="auto",
@@ -146,6 +133,24 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help="models that predict relative defocus (D2FConfig.blur_scale set): blur the farthest "
         "background into a disc of PX pixels of the photo (default: the model's own blur scale)",
+    )
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which model to load (see :func:`load_weights`); shared with ``d2f app``."""
+    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
+    weights.add_argument(
+        "--model",
+        metavar="NAME|PATH",
+        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
+    )
+    weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
+    weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
+    weights.add_argument(
+        "--weights",
+        type=Path,
+        metavar="PATH",
+        help="d2f's own format: a folder from save_pretrained or its model.safetensors",
     )
 
 
@@ -348,7 +353,7 @@ def _make_output_folder(folder: Path) -> None:
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
     """The model the flags ask for, checked against ``--background-blur`` and the render options."""
-    model = _load_weights(args)
+    model = load_weights(args)
     with_depth = getattr(args, "depth", None) is not None
     try:
         model.check_supported(options_from_args(args), with_depth=with_depth)
@@ -367,7 +372,7 @@ def load_model(args: argparse.Namespace) -> torch.nn.Module:
     return model
 
 
-def _load_weights(args: argparse.Namespace) -> torch.nn.Module:
+def load_weights(args: argparse.Namespace) -> torch.nn.Module:
     """The model the flags ask for; without any weights flag the bundled default model.
 
     ``--model`` takes what :func:`d2f.load` takes: a bundled model's name or else a path in d2f's own

@@ -3,7 +3,7 @@
 from d2f.models.blocks import FeatureFusionBlock, ResidualConvUnit
 from d2f.models.checkpoint import checkpoint_filter_fn, load_official, load_pretrained
 from d2f.models.config import D2FConfig
-from d2f.models.d2f import D2F, D2FOutput
+from d2f.models.d2f import D2F, D2FOutput, NetworkOutputs
 from d2f.models.defocus_net import DefocusNet
 from d2f.models.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
 from d2f.models.fusion_net import FusionNet, initial_focus_mask, luminance
@@ -20,6 +20,7 @@ __all__ = [
     "EfficientNetLite0",
     "FeatureFusionBlock",
     "FusionNet",
+    "NetworkOutputs",
     "RadianceNet",
     "ResidualConvUnit",
     "bundled_models",

@@ -54,6 +54,23 @@ class D2FOutput:
 
 
 @dataclass
+class NetworkOutputs:
+    """What the stage-1 networks compute for a batch at stage-1 size (h, w): all a render needs of them.
+
+    Computed once by :meth:`D2F.network_outputs` and passed back as ``network=`` to :meth:`D2F.forward`,
+    so that changing only the render options costs a render, not a network pass (the app's sliders).
+
+    Attributes:
+        radiance: (N, 1, h, w) the radiance network's map (before the saturation weight).
+        prediction: (N, C, h, w) the defocus network's raw map (C = 2 for models that predict depth:
+            logit disparity and focus map), or None where a given depth map made it unnecessary.
+    """
+
+    radiance: torch.Tensor
+    prediction: torch.Tensor | None
+
+
+@dataclass
 class Stage1Output:
     """What stage 1 computes at its own size (h, w); see :class:`D2FOutput` for each field."""
 
@@ -126,6 +143,8 @@ class D2F(nn.Module):
         precision: str = "fp32",
         strip_height: int | None = None,
         blur_scale: float | torch.Tensor | None = None,
+        network: NetworkOutputs | None = None,
+        kernel_scale: float = 1.0,
         **overrides: Any,
     ) -> D2FOutput:
         """Render bokeh for a batch of images.
@@ -146,6 +165,11 @@ class D2F(nn.Module):
             blur_scale: models with ``config.blur_scale`` only: the scene's blur scale, a number or one
                 per image (N,), in D2F defocus units >= 0 (the defocus of the farthest background; 0.44
                 is about a 20 px blur at half resolution). None uses ``config.blur_scale``.
+            network: the stage-1 networks' outputs for this very ``image`` (:meth:`network_outputs`),
+                to render without running them again; the result is the same.
+            kernel_scale: draw the blur kernels this many times their size (rounded to odd pixels),
+                the defocus map unchanged: a preview of a photo shrunk by this factor then looks like
+                the photo's full-size render shrunk (the app's previews).
 
         Returns:
             :class:`D2FOutput`, in the model's dtype.
@@ -175,6 +199,8 @@ class D2F(nn.Module):
             disparity=disparity,
             precision=precision,
             blur_scale=blur_scale,
+            network=network,
+            kernel_scale=kernel_scale,
         )
         if options.strength == 0:
             # Everything is in focus: every pixel keeps the sharp input (not its resampled rendering).
@@ -213,20 +239,25 @@ class D2F(nn.Module):
         disparity: torch.Tensor | None = None,
         precision: str = "fp32",
         blur_scale: float | torch.Tensor | None = None,
+        network: NetworkOutputs | None = None,
+        kernel_scale: float = 1.0,
     ) -> Stage1Output:
         """Steps 1-2 on an image already at stage-1 size; ``focus`` is a point in its pixels.
  The renderer runs in float32 (or wider) whatever ``precision``
         says. A relative model's map (``config.blur_scale`` set) is first multiplied by the blur scale
         (see :meth:`forward`). ``strength`` scales the blur diameter (see :meth:`forward`).
+        ``network`` (from :meth:`network_outputs`, for this image) skips the networks; ``kernel_scale``
+        scales the kernels the renderer draws (see :meth:`forward`).
         """
         config = self.config
         options = options if options is not None else RenderOptions()
-        with self._network_precision(image_small, precision):
-            network_input = _memory_format(image_small, precision)
-            radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
-            prediction = None
-            if disparity is None or config.predicts_depth:
-                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
+        with_prediction = disparity is None or config.predicts_depth
+        if network is None:
+            network = self._run_networks(image_small, precision, with_prediction=with_prediction)
+        else:
+            self._check_network(network, image_small, needs_prediction=with_prediction)
+        radiance = network.radiance
+        prediction = network.prediction if with_prediction else None
         focus_disparity = None
         if disparity is not None or config.predicts_depth:
             disparity, focus_disparity, defocus = self._depth_defocus(
@@ -247,10 +278,49 @@ class D2F(nn.Module):
             power=config.saturation_power,
         )
         rendered_defocus = defocus.clamp(0, 1) if config.clamp_defocus else defocus
+        kernel_sizes = scale_kernels(config.kernel_sizes, kernel_scale)
         bokeh_small = weighted_layered_render(
-            image_small, rendered_defocus, weight, kernel_sizes=config.kernel_sizes, alpha=config.alpha
+            image_small, rendered_defocus, weight, kernel_sizes=kernel_sizes, alpha=config.alpha
         ).to(image_small.dtype)
         return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
+
+    def network_outputs(self, image: torch.Tensor, *, precision: str = "fp32") -> NetworkOutputs:
+        """Run the stage-1 networks once for ``image`` (N, 3, H, W) in [0, 1], at :meth:`stage1_size`.
+
+        Pass the result as ``network=`` to :meth:`forward` with the same image to render it with any
+        options without running the networks again.
+        """
+        image = self._check_image(image)
+        _check_options(precision, None)
+        image_small = F.interpolate(
+            image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
+        )
+        return self._run_networks(image_small, precision, with_prediction=True)
+
+    def _run_networks(
+        self, image_small: torch.Tensor, precision: str, *, with_prediction: bool
+    ) -> NetworkOutputs:
+        with self._network_precision(image_small, precision):
+            network_input = _memory_format(image_small, precision)
+            radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
+            prediction = None
+            if with_prediction:
+                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
+        return NetworkOutputs(radiance, prediction)
+
+    def _check_network(self, network: object, image_small: torch.Tensor, *, needs_prediction: bool) -> None:
+        if not isinstance(network, NetworkOutputs):
+            raise InputError(f"network: expected D2F.network_outputs(image), got {type(network).__name__}")
+        expected = (image_small.shape[0], *image_small.shape[-2:])
+        tensors = [network.radiance] + ([network.prediction] if network.prediction is not None else [])
+        for tensor in tensors:
+            if (tensor.shape[0], *tensor.shape[-2:]) != expected or tensor.device != image_small.device:
+                raise InputError(
+                    f"network: computed for a batch of shape {tuple(tensor.shape)} on {tensor.device}, not "
+                    f"for this image (stage-1 batch and size {expected} on {image_small.device})"
+                )
+        if network.prediction is None and needs_prediction:
+            raise InputError("network: has no defocus prediction, which this render needs")
 
     def _depth_defocus(
         self,
@@ -469,6 +539,14 @@ def scale_blur(defocus: torch.Tensor, strength: float, kernel_sizes: tuple[int, 
     """
     diameter = defocus_to_diameter(defocus.clamp(0, 1), kernel_sizes)
     return diameter_to_defocus(1 + strength * (diameter - 1), kernel_sizes)
+
+
+def scale_kernels(kernel_sizes: tuple[int, ...], scale: float) -> tuple[int, ...]:
+    """Kernel diameters ``scale`` times as large, rounded to the nearest odd number of pixels (>= 1)."""
+    _check_factor("kernel_scale", scale)
+    if scale == 1:
+        return kernel_sizes
+    return tuple(max(1, 2 * round((size * scale - 1) / 2) + 1) for size in kernel_sizes)
 
 
 def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.Tensor:
