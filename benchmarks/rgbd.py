@@ -5,7 +5,8 @@ process), zoomed, cropped, focused and rendered with the layered scene renderer.
 the items is timed with cold caches, the second with warm ones.
 
 Configurations:
-- ``in-process``: one process, torch's default threads.
+- ``in-process``: one process, one thread; its CPU seconds per item are what a loaded machine
+  cannot distort (on an idle machine K workers give about K / that items per second).
 - ``workers``: a DataLoader with K worker processes of one thread each (persistent, so the second pass
   finds their caches warm).
 
@@ -29,16 +30,21 @@ def _one_thread(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def timed_passes(dataset, workers: int) -> tuple[float, float]:
-    """Items per second of a cold and a warm pass over ``dataset``."""
+def in_process(dataset) -> tuple[float, float, float]:
+    """Items per second of a cold and a warm pass over ``dataset``, and CPU seconds per warm item."""
+    torch.set_num_threads(1)
     rates = []
-    if workers == 0:
-        for _ in range(2):
-            start = time.perf_counter()
-            for index in range(len(dataset)):
-                dataset[index]
-            rates.append(len(dataset) / (time.perf_counter() - start))
-        return rates[0], rates[1]
+    for _ in range(2):
+        start, cpu = time.perf_counter(), time.process_time()
+        for index in range(len(dataset)):
+            dataset[index]
+        rates.append(len(dataset) / (time.perf_counter() - start))
+    return rates[0], rates[1], (time.process_time() - cpu) / len(dataset)
+
+
+def with_workers(dataset, workers: int) -> tuple[float, float]:
+    """Items per second of a cold and a warm pass over ``dataset`` through a DataLoader."""
+    rates = []
     loader = DataLoader(dataset, batch_size=1, num_workers=workers, persistent_workers=True,
                         worker_init_fn=_one_thread, collate_fn=lambda items: items)
     iterator = iter(loader)
@@ -69,11 +75,11 @@ def main() -> None:
     subset = Subset(dataset, range(0, len(dataset), step)[: args.count])
     print(f"RGB-D items {height}x{width}, {len(subset)} of {len(dataset)} training pairs, "
           f"{os.cpu_count()}-core CPU, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
-    cold, warm = timed_passes(subset, 0)
-    print(f"  in-process ({torch.get_num_threads()} threads): {cold:.2f} items/s cold, {warm:.2f} warm")
     if args.workers > 0:
-        cold, warm = timed_passes(subset, args.workers)
+        cold, warm = with_workers(subset, args.workers)
         print(f"  {args.workers} workers x 1 thread: {cold:.2f} items/s cold, {warm:.2f} warm")
+    cold, warm, cpu = in_process(subset)
+    print(f"  in-process (1 thread): {cold:.2f} items/s cold, {warm:.2f} warm, {cpu:.3f} CPU s per warm item")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,15 @@ def test_scene_options_reach_the_scenes(tmp_path, capsys):
     assert all(entry["coc"] == 0 for entry in objects)
 
 
+def test_perspective_layout(tmp_path, capsys):
+    code, err = synth(capsys, "--out", tmp_path, "--seed", "3", *SMALL, "--layout", "perspective")
+    assert code == 0, err
+    item = SyntheticBokehDataset(2, (32, 48), seed=3, kernel_scale=0.2, perspective_probability=1)[1]
+    scene = read_scene(tmp_path, "000001")
+    assert scene["params"]["layout"] == "perspective"
+    torch.testing.assert_close(scene["bokeh"], item["bokeh"], atol=0.5 / 255 + 1e-6, rtol=0)
+
+
 def test_same_seed_same_files(tmp_path, capsys):
     assert synth(capsys, "--out", tmp_path / "a", "--seed", "9", *SMALL)[0] == 0
     assert synth(capsys, "--out", tmp_path / "b", "--seed", "9", *SMALL)[0] == 0
@@ -104,6 +113,7 @@ def test_real_texture_folder(tmp_path, capsys):
         (["--companion-focus-probability", "2"], "--companion-focus-probability: expected a number in"),
         (["--subject-support-probability", "-1"], "--subject-support-probability: expected a number in"),
         (["--device", "tpu"], "--device"),
+        (["--layout", "perspective", "--subject-support-probability", "1"], "applies to the classic layout"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, arguments, message):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from d2f.data.depth_layers import depth_layers, fill_hidden, layer_grid, render_depth_bokeh
+from d2f.data.depth_layers import depth_layers, fill_hidden, highlight_gain, layer_grid, render_depth_bokeh
 from d2f.errors import InputError
 from d2f.render.scene import render_scene
 
@@ -69,3 +69,13 @@ def test_blurred_foreground_reveals_the_background_without_dark_halo():
     assert bool(((bokeh >= low) & (bokeh <= high)).all())
     assert float(bokeh[0, 12, 24]) > GREEN[0] + 0.05  # red reaches over the wall at the square's edge
     torch.testing.assert_close(bokeh[:, :4, :4], image[:, :4, :4], atol=1e-5, rtol=0)  # far from it: sharp
+
+
+def test_highlight_gain_lights_small_bright_spots_only():
+    image = torch.full((3, 64, 96), 0.4)
+    image[:, 20:24, 20:24] = 1.0  # a lamp
+    image[:, :, 60:] = 1.0  # a white wall
+    gain = highlight_gain(image, 5.0)
+    assert float(gain[0, 21, 21]) == pytest.approx(5.0)
+    assert float(gain[0, 32, 80]) == 1.0 and float(gain[0, 40, 40]) == 1.0
+    assert highlight_gain(image, 1.0) is None

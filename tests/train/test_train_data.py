@@ -1,5 +1,6 @@
 import itertools
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -90,3 +91,29 @@ def test_ebb_crops_change_with_the_epoch(tmp_path):
     assert torch.equal(crops[0], keyed[(0, 0)]["image"])
     assert any(not torch.equal(crops[0], crop) for crop in crops[1:])
     assert torch.equal(val[0]["image"], val[0]["image"])
+
+
+def test_synthetic_data_mixes_perspective_scenes_and_rgbd_photos(tmp_path):
+    # Three RGB-D-D pairs (the first is held out), a near square on a far wall.
+    depth = np.full((72, 96), 4000, np.uint16)
+    depth[20:50, 30:60] = 1000
+    for folder in ("rgb", "depth_mm"):
+        (tmp_path / "rgbdd" / folder).mkdir(parents=True)
+    for index in range(3):
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (72, 96, 3), np.uint8)).save(
+            tmp_path / "rgbdd" / "rgb" / f"{index}.jpg")
+        Image.fromarray(depth).save(tmp_path / "rgbdd" / "depth_mm" / f"{index}.png")
+    overrides = ["data.size=[64,64]", "data.train_count=40", "data.perspective_probability=1",
+                 f"data.rgbd_root={tmp_path}", "data.rgbd_probability=0.5", "data.skip_bad=true"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train, _ = build_datasets(load_config(None, overrides).data)
+    assert any("source folder 'peach' does not exist" in str(item.message) for item in caught)  # only rgbdd
+    assert train.base.perspective_probability == 1 and len(train) == 40
+    keyed = KeyedDataset(train, seed=0)
+    names = [keyed[(1, index)]["name"] for index in range(12)]
+    photos = [name for name in names if name.startswith("rgbdd/")]
+    assert 0 < len(photos) < 12  # both kinds, with the same keys batched together
+    batch = collate([keyed[(1, index)] for index in range(4)])
+    assert batch["image"].shape == (4, 3, 64, 64)
+    assert [keyed[(2, index)]["name"] for index in range(12)] != names  # each epoch draws anew

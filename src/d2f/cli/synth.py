@@ -1,7 +1,8 @@
 """``d2f synth``: write synthetic scenes with exact ground-truth bokeh to a folder.
 
-Scene ``i`` of seed ``S`` is ``d2f.data.generate_scene([S, i], ...)``, the same as item ``i`` of
-``SyntheticBokehDataset(seed=S)``: the same seed gives the same files, with any number of workers.
+Scene ``i`` of seed ``S`` is ``d2f.data.generate_scene([S, i], ...)`` (``--layout perspective``:
+``generate_perspective_scene``), the same as item ``i`` of ``SyntheticBokehDataset(seed=S)`` (with
+``perspective_probability=1``): the same seed gives the same files, with any number of workers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ in-focus mask, parameters) into OUT: original/ and bokeh/ (8-bit PNG, EBB!'s fol
 coc/, disparity/, focus_mask/ (16-bit PNG) and scene/ (JSON, written last). Each file is written
 atomically; existing scenes of the same name are replaced. Textures are procedural plus scikit-image's
 photos, or the images of --textures (images with an alpha channel serve as foreground cut-outs).
+Layouts: classic (a backdrop with objects in front of it, focus on the subject) or perspective (a camera
+over a textured ground with walls, objects at graded depths, haze and lights).
 """
 
 EPILOG = "exit status: 0 all written; 2 bad arguments or a bad texture folder; 1 a failure while writing."
@@ -61,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="chance that the subject stands on a pole or stem reaching the frame edge (default: 0)",
     )
     parser.add_argument(
+        "--layout",
+        default="classic",
+        choices=("classic", "perspective"),
+        help="scene layout (default: classic)",
+    )
+    parser.add_argument(
         "--device", default="cpu", metavar="{cpu,cuda}", help="where to render (default: cpu)"
     )
     parser.set_defaults(handler=run)
@@ -91,6 +100,10 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
         value = getattr(args, option)
         if not 0 <= value <= 1:
             raise InputError(f"--{option.replace('_', '-')}: expected a number in [0, 1], got {value}")
+    if args.layout == "perspective":
+        for option in ("companion_focus_probability", "subject_support_probability"):
+            if getattr(args, option) != 0:
+                raise InputError(f"--{option.replace('_', '-')}: applies to the classic layout only")
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         raise InputError(f"--device: expected cpu or cuda, got {args.device!r}")
     if args.out.exists() and not args.out.is_dir():
@@ -99,7 +112,9 @@ def _check_arguments(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def _scene_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :func:`d2f.data.synthetic.generate_scene` set on the command line."""
+    """Keyword arguments of the scene generator set on the command line (``layout`` picks the generator)."""
+    if args.layout == "perspective":
+        return {"layout": "perspective", "kernel_scale": args.kernel_scale, "device": args.device}
     return {
         "kernel_scale": args.kernel_scale,
         "companion_focus_probability": args.companion_focus_probability,
@@ -109,9 +124,11 @@ def _scene_options(args: argparse.Namespace) -> dict:
 
 
 def _write_one(index: int, seed: int, size: tuple[int, int], textures, options: dict, out: Path) -> str:
-    from d2f.data.synthetic import generate_scene, scene_name, write_scene
+    from d2f.data.synthetic import generate_perspective_scene, generate_scene, scene_name, write_scene
 
-    scene = generate_scene([seed, index], size, textures, **options)
+    options = dict(options)
+    generate = generate_perspective_scene if options.pop("layout", None) == "perspective" else generate_scene
+    scene = generate([seed, index], size, textures, **options)
     name = scene_name(index)
     write_scene(scene, out, name)
     return name

@@ -3,6 +3,7 @@
 - :class:`EBBDataset`: pairs of all-in-focus and bokeh photos from an EBB!-style folder.
 - :class:`SyntheticBokehDataset`, :func:`generate_scene`, :func:`write_scene`, :func:`read_scene`:
   layered scenes rendered by the physically based :mod:`d2f.render.scene`.
+- :func:`generate_perspective_scene`: a camera over a textured ground, walls, objects at graded depths.
 - :class:`TextureBank`: photos and cut-outs for the scenes (procedural textures need none).
 - :class:`RGBDBokehDataset`: real photos with measured depth and bokeh rendered from it.
 - :func:`disparity_to_coc`, :func:`disparity_to_defocus`, :func:`fill_unknown`: real depth maps.
@@ -11,6 +12,7 @@
 
 from d2f.data.depth import disparity_to_coc, disparity_to_defocus, fill_unknown
 from d2f.data.ebb import VAL294_IDS, EBBDataset
+from d2f.data.perspective import generate_perspective_scene
 from d2f.data.rgbd import RGBDBokehDataset
 from d2f.data.synthetic import (
     SyntheticBokehDataset,
@@ -31,6 +33,7 @@ __all__ = [
     "disparity_to_coc",
     "disparity_to_defocus",
     "fill_unknown",
+    "generate_perspective_scene",
     "generate_scene",
     "half_resolution_size",
     "procedural_texture",

@@ -9,13 +9,15 @@ radiance):
   and stays exactly sharp. A pixel between two grid values is shared between the two layers in
   proportion to its distance from them (as the renderer slices slanted planes), so the blur varies
   smoothly with depth.
-- Layer ``k``'s alpha is *cumulative*: 1 wherever the surface is at layer ``k`` or nearer (the farthest
-  layer covers the whole canvas). Its colour where nearer layers hide it is unknown in a photo; it is
-  filled from the visible pixels of the same or farther layers by a pull-push fill (a smooth
-  extrapolation of the surroundings). So a blurred foreground reveals a smooth guess of the background
-  at its edges instead of a black hole or its own colour, and a sharp foreground hides it. The guess is
-  smooth: fine background texture right behind a strongly blurred near object is lost, and a
-  background of two very different colours meets in a soft seam behind it (see docs/training-data.md).
+- Layer ``k``'s alpha is *cumulative*: 1 wherever the surface is at layer ``k`` or nearer, but only
+  within the largest blur diameter of where layer ``k`` itself is seen (so a near object does not hide
+  phantom surfaces at every depth between it and the background); the farthest layer covers the whole
+  canvas. Its colour where nearer layers hide it is unknown in a photo; it is filled from the visible
+  pixels of the same or farther layers by a pull-push fill (a smooth extrapolation of the
+  surroundings). So a blurred foreground reveals a smooth guess of the background at its edges instead
+  of a black hole or its own colour, and a sharp foreground hides it. The guess is smooth: fine
+  background texture right behind a strongly blurred near object is lost, and a background of two very
+  different colours meets in a soft seam behind it (see docs/training-data.md).
 - Highlights: an optional per-pixel ``gain`` multiplies the linear radiance of the blurred layers
   (clipped highlights of a photo were brighter than white), so that they blur into bright disks.
   In-focus layers never get it, so a scene without blur renders the photo itself.
@@ -115,14 +117,35 @@ def depth_layers(
     # Layer k's colour is known where no nearer layer covers the pixel completely: position < k + 1.
     hidden = [index for index in range(count - 1) if bool((position >= index + 1).any())]
     fills = fill_hidden(image, torch.stack([position < index + 1 for index in hidden])) if hidden else None
+    # Blur reveals what lies behind an edge up to the largest blur diameter away from it.
+    reach = math.ceil(float(coc.abs().max()))
     layers = []
     for index in range(count):
         layer_coc = (first + index) * step
         color = fills[hidden.index(index)] if index in hidden else image
-        alpha = torch.ones_like(position) if index == 0 else (position - index + 1).clamp(0, 1)
+        if index == 0:
+            alpha = torch.ones_like(position)
+        else:
+            alpha = (position - index + 1).clamp(0, 1)
+            if index in hidden:
+                # Behind nearer surfaces the layer goes on only near where it is seen, so that a near
+                # object does not hide phantom surfaces at every depth between it and the background.
+                seen = (position > index - 1) & (position < index + 1)
+                alpha = alpha * _dilated(seen, reach)
         layer_gain = gain if gain is not None and abs(layer_coc) > NO_BLUR_DIAMETER else None
         layers.append(SceneLayer(color.clamp(0, 1), alpha, layer_coc, layer_gain))
     return layers
+
+
+def _dilated(mask: torch.Tensor, reach: int, reduction: int = 4) -> torch.Tensor:
+    """(1, H, W) float mask grown by about ``reach`` pixels (a square), computed at 1 / ``reduction``."""
+    small = F.max_pool2d(mask[None].to(torch.float32), reduction, ceil_mode=True)
+    radius = math.ceil(reach / reduction)
+    if radius > 0:
+        small = F.max_pool2d(small, (1, 2 * radius + 1), stride=1, padding=(0, radius))
+        small = F.max_pool2d(small, (2 * radius + 1, 1), stride=1, padding=(radius, 0))
+    grown = F.interpolate(small, scale_factor=reduction, mode="nearest")[0]
+    return grown[:, : mask.shape[1], : mask.shape[2]].to(mask.device)
 
 
 def render_depth_bokeh(
@@ -143,16 +166,24 @@ def render_depth_bokeh(
     return render_scene(layers, margin=margin, slices=1)
 
 
-def highlight_gain(image: torch.Tensor, strength: float) -> torch.Tensor | None:
-    """A (1, H, W) gain for near-saturated pixels of an sRGB photo: ``strength`` where a channel is 1.
+def highlight_gain(image: torch.Tensor, strength: float, *, size: int = 31) -> torch.Tensor | None:
+    """A (1, H, W) gain for small near-saturated spots of an sRGB photo: up to ``strength``.
 
-    The gain rises from 1 at a brightest channel of 0.92 to ``strength`` at 1 (quadratically), so only
-    clipped highlights become lights. None when ``strength`` is 1 or less.
+    The gain rises from 1 at a brightest channel of 0.92 to ``strength`` at 1 (quadratically), only
+    where bright pixels are a small part of their ``size`` x ``size`` neighbourhood: lamps, sparkles
+    and specular dots become lights, a white wall or an overcast sky stays what it is. None when
+    ``strength`` is 1 or less.
     """
     if strength <= 1:
         return None
-    weight = ((image.amax(dim=0, keepdim=True) - 0.92) / 0.08).clamp(0, 1) ** 2
-    return 1 + (strength - 1) * weight
+    bright = ((image.amax(dim=0, keepdim=True) - 0.92) / 0.08).clamp(0, 1) ** 2
+    # The share of bright pixels around each pixel (at quarter resolution: it is smooth).
+    small = F.avg_pool2d((bright > 0.05).to(image.dtype)[None], 4, ceil_mode=True)
+    share = F.avg_pool2d(small, size // 4 * 2 + 1, stride=1, padding=size // 4, count_include_pad=False)
+    share = F.interpolate(share, scale_factor=4, mode="bilinear", align_corners=False)[0]
+    share = share[:, : image.shape[1], : image.shape[2]]
+    spots = bright * ((0.2 - share) / 0.12).clamp(0, 1)  # full for a lamp of radius 5 px, none for bands
+    return 1 + (strength - 1) * spots
 
 
 __all__ = [

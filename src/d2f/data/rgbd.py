@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 from d2f.data.depth import fill_unknown
 from d2f.data.depth_files import read_map_image, read_npy_map, read_pfm
 from d2f.data.depth_layers import DEFAULT_MAX_LAYERS, highlight_gain, render_depth_bokeh
-from d2f.data.synthetic import MAX_BACKGROUND_BLUR, check_size, normalised_maps
+from d2f.data.synthetic import MAX_BACKGROUND_BLUR, normalised_maps
+from d2f.data.transforms import check_size
 from d2f.errors import D2FError, DataError, ImageReadError, InputError
 from d2f.io import open_image
 from d2f.render.kernels import diameter_to_defocus

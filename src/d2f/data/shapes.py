@@ -88,6 +88,33 @@ def silhouette_mask(rng: np.random.Generator, size: Size) -> torch.Tensor:
     return _reduced(image, size)
 
 
+def person_mask(rng: np.random.Generator, size: Size) -> torch.Tensor:
+    """A standing person, front or side on: head, torso, arms and legs filling the box's height."""
+    height, width = size
+    big_width, big_height = width * _SUPERSAMPLING, height * _SUPERSAMPLING
+    image = Image.new("L", (big_width, big_height), 0)
+    draw = ImageDraw.Draw(image)
+    centre = big_width / 2
+    unit = big_height / 7.5  # a head's height; adults are about 7.5 heads tall
+    half_shoulders = min(big_width / 2, unit * rng.uniform(0.8, 1.1))
+    head = unit * 0.42
+    draw.ellipse((centre - head * 0.85, 0, centre + head * 0.85, 2 * head), fill=255)
+    neck, hips, feet = unit * 1.1, unit * 3.9, big_height
+    half_hips = half_shoulders * rng.uniform(0.6, 0.85)
+    draw.polygon([(centre - half_shoulders, neck), (centre + half_shoulders, neck),
+                  (centre + half_hips, hips), (centre - half_hips, hips)], fill=255)
+    limb = max(2.0, unit * rng.uniform(0.28, 0.38))
+    stride = half_hips * rng.uniform(0.0, 0.8)
+    for side in (-1, 1):
+        hip, foot = centre + side * half_hips * 0.5, centre + side * (half_hips * 0.4 + stride)
+        draw.line([(hip, hips - limb), (foot, feet - limb / 2)], fill=255, width=round(limb * 1.3))
+        swing = rng.uniform(-0.4, 0.4) * unit
+        draw.line([(centre + side * (half_shoulders - limb / 2), neck + limb / 2),
+                   (centre + side * (half_shoulders + limb / 4) + swing, hips + unit * 0.2)],
+                  fill=255, width=round(limb))
+    return _reduced(image, size)
+
+
 _SHAPES = {"blob": blob_mask, "polygon": polygon_mask, "glyph": glyph_mask, "silhouette": silhouette_mask}
 
 
@@ -98,4 +125,12 @@ def random_shape(rng: np.random.Generator, size: Size) -> tuple[str, torch.Tenso
     return kind, _SHAPES[kind](rng, size)
 
 
-__all__ = ["SHAPE_KINDS", "blob_mask", "glyph_mask", "polygon_mask", "random_shape", "silhouette_mask"]
+__all__ = [
+    "SHAPE_KINDS",
+    "blob_mask",
+    "glyph_mask",
+    "person_mask",
+    "polygon_mask",
+    "random_shape",
+    "silhouette_mask",
+]

@@ -37,9 +37,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from d2f.data.depth import normalise_disparity
+from d2f.data.perspective import generate_perspective_scene
 from d2f.data.shapes import blob_mask, random_shape
 from d2f.data.textures import PROCEDURAL_KINDS, TextureBank, procedural_texture, resolve_textures
-from d2f.data.transforms import is_size_pair
+from d2f.data.transforms import check_size
 from d2f.errors import DataError, InputError
 from d2f.io import read_image, write_image
 from d2f.render.kernels import diameter_to_defocus
@@ -68,13 +69,6 @@ _LIGHT_COLOURS = np.asarray(
 )
 
 Size = tuple[int, int]
-
-
-def check_size(size: object) -> Size:
-    """``(height, width)`` as two ints >= 16, or an InputError."""
-    if not is_size_pair(size, minimum=16):
-        raise InputError(f"size: expected (height, width) of integers >= 16, got {size!r}")
-    return int(size[0]), int(size[1])
 
 
 # -------------------------------------------------------------------------------------- scene parts
@@ -414,7 +408,9 @@ def _layer_to(layer: SceneLayer, device) -> SceneLayer:
 
 
 class SyntheticBokehDataset(Dataset):
-    """``count`` synthetic scenes generated on the fly; item ``i`` is ``generate_scene([seed, i], ...)``.
+    """``count`` synthetic scenes generated on the fly; item ``i`` is ``generate_scene([seed, i], ...)``,
+    or ``generate_perspective_scene([seed, i], ...)`` for a share ``perspective_probability`` of the items
+    (see :meth:`is_perspective`; companion and support probabilities apply to the classic scenes).
 
     Items are dicts of ``image``, ``bokeh`` (3, H, W), ``defocus``, ``coc``, ``disparity``,
     ``focus_mask``, ``norm_disparity`` (1, H, W), ``norm_focus_disparity``, ``coc_scale`` (0-d; see
@@ -431,8 +427,13 @@ class SyntheticBokehDataset(Dataset):
         kernel_scale: float = 1.0,
         companion_focus_probability: float = 0.0,
         subject_support_probability: float = 0.0,
+        perspective_probability: float = 0.0,
         device: torch.device | str | None = None,
     ):
+        if not (isinstance(perspective_probability, int | float) and 0 <= perspective_probability <= 1):
+            raise InputError(
+                f"perspective_probability: expected a number in [0, 1], got {perspective_probability!r}"
+            )
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InputError(f"count: expected a positive integer, got {count!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -444,6 +445,7 @@ class SyntheticBokehDataset(Dataset):
         self.kernel_scale = kernel_scale
         self.companion_focus_probability = companion_focus_probability
         self.subject_support_probability = subject_support_probability
+        self.perspective_probability = float(perspective_probability)
         self.device = device
 
     def __len__(self) -> int:
@@ -453,14 +455,26 @@ class SyntheticBokehDataset(Dataset):
         if not -self.count <= index < self.count:
             raise IndexError(f"index {index} is out of range for {self.count} scenes")
         index %= self.count
-        scene = generate_scene([self.seed, index], self.size, self.textures, kernel_scale=self.kernel_scale,
-                               companion_focus_probability=self.companion_focus_probability,
-                               subject_support_probability=self.subject_support_probability,
-                               device=self.device)
+        if self.is_perspective(index):
+            scene = generate_perspective_scene([self.seed, index], self.size, self.textures,
+                                               kernel_scale=self.kernel_scale, device=self.device)
+        else:
+            scene = generate_scene([self.seed, index], self.size, self.textures,
+                                   kernel_scale=self.kernel_scale,
+                                   companion_focus_probability=self.companion_focus_probability,
+                                   subject_support_probability=self.subject_support_probability,
+                                   device=self.device)
         params = scene.pop("params")
         scene.update(normalised_maps(scene["disparity"], 1 / params["focus_depth"], params["strength"]))
         scene["name"] = scene_name(index)
         return scene
+
+    def is_perspective(self, index: int) -> bool:
+        """Whether scene ``index`` is a perspective scene (drawn from ``[seed, index, 1]``)."""
+        probability = self.perspective_probability
+        if probability in (0.0, 1.0):  # no draw: the classic scenes stay what they were
+            return probability == 1.0
+        return bool(np.random.default_rng([self.seed, index, 1]).random() < probability)
 
 
 def normalised_maps(

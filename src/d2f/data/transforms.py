@@ -42,6 +42,13 @@ def as_size(size: object, name: str = "size") -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def check_size(size: object) -> tuple[int, int]:
+    """A scene size: ``(height, width)`` as two ints >= 16, or an InputError."""
+    if not is_size_pair(size, minimum=16):
+        raise InputError(f"size: expected (height, width) of integers >= 16, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
 def is_size_pair(size: object, *, minimum: int) -> bool:
     """Whether ``size`` is a (height, width) pair of integers (not bools), both at least ``minimum``."""
     return (
@@ -88,6 +95,7 @@ def paired_random_flip(images: Sequence[torch.Tensor], rng: np.random.Generator)
 __all__ = [
     "HALF_RESOLUTION_MULTIPLE",
     "as_size",
+    "check_size",
     "half_resolution_size",
     "paired_random_crop",
     "paired_random_flip",

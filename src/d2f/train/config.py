@@ -70,6 +70,14 @@ class DataConfig:
             the focus plane beside the subject (see :func:`d2f.data.synthetic.generate_scene`).
         subject_support_probability: chance that the subject of a synthetic scene stands on a pole,
             stand or stem reaching the frame edge in the focus plane (same function).
+        perspective_probability: share of synthetic scenes that are perspective scenes (a camera over
+            a textured ground, objects at graded depths: :func:`d2f.data.generate_perspective_scene`)
+            instead of the classic layout.
+        rgbd_root: a folder of real photos with measured depth (``../shared/rgbd``) whose training
+            split (:class:`d2f.data.RGBDBokehDataset`, bokeh rendered from the depth, random crops of
+            ``size``) is mixed into the synthetic training scenes.
+        rgbd_probability: share of training items drawn from ``rgbd_root`` (each item of each epoch
+            draws; a random photo of the split), the rest being the synthetic scenes.
         textures: a folder of photos for synthetic textures (None: procedural and scikit-image's).
         random_flip: flip EBB! training pairs horizontally at random.
         skip_bad: skip unreadable EBB! pairs with a warning instead of stopping.
@@ -89,6 +97,9 @@ class DataConfig:
     kernel_scale: float = 1.0
     companion_focus_probability: float = 0.0
     subject_support_probability: float = 0.0
+    perspective_probability: float = 0.0
+    rgbd_root: str | None = None
+    rgbd_probability: float = 0.0
     textures: str | None = None
     random_flip: bool = True
     skip_bad: bool = False
@@ -285,10 +296,18 @@ def _check_paths(config: TrainConfig) -> None:
     data, model = config.data, config.model
     if data.kernel_scale < 0:
         raise ConfigError(f"config key data.kernel_scale: expected a number >= 0, got {data.kernel_scale}")
-    for name in ("companion_focus_probability", "subject_support_probability"):
+    for name in ("companion_focus_probability", "subject_support_probability", "perspective_probability",
+                 "rgbd_probability"):
         value = getattr(data, name)
         if not 0 <= value <= 1:
             raise ConfigError(f"config key data.{name}: expected a number in [0, 1], got {value}")
+    if data.rgbd_probability > 0:
+        if data.dataset != "synthetic":
+            raise ConfigError(
+                "config key data.rgbd_probability: RGB-D photos mix into the synthetic dataset only"
+            )
+        if data.rgbd_root is None or not Path(data.rgbd_root).is_dir():
+            raise ConfigError(f"config key data.rgbd_root: no such RGB-D folder {data.rgbd_root}")
     if data.textures is not None and not Path(data.textures).is_dir():
         raise ConfigError(f"config key data.textures: no such folder {data.textures}")
     if data.dataset == "synthetic" and data.size is None:

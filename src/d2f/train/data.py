@@ -38,9 +38,19 @@ def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
             "kernel_scale": config.kernel_scale,
             "companion_focus_probability": config.companion_focus_probability,
             "subject_support_probability": config.subject_support_probability,
+            "perspective_probability": config.perspective_probability,
         }
         train = SyntheticBokehDataset(config.train_count, size=config.size, seed=config.seed, **options)
         val = SyntheticBokehDataset(config.val_count or 16, size=val_size, seed=config.seed + 1, **options)
+        if config.rgbd_probability > 0:
+            from d2f.data import RGBDBokehDataset
+
+            try:
+                photos = RGBDBokehDataset(config.rgbd_root, "train", size=config.size, seed=config.seed,
+                                          kernel_scale=config.kernel_scale, skip_bad=config.skip_bad)
+            except DataError as error:
+                raise ConfigError(f"config key data.rgbd_root: {error}") from None
+            train = MixedDataset(train, photos, config.rgbd_probability, seed=config.seed)
         return train, val
     from d2f.data import EBBDataset
 
@@ -55,6 +65,32 @@ def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
     if config.val_count is not None and config.val_count < len(val):
         val = Subset(val, range(config.val_count))
     return train, val
+
+
+class MixedDataset(Dataset):
+    """``base`` with a share ``probability`` of its items replaced by random items of ``other``.
+
+    Item ``index`` of epoch ``e`` draws from ``(seed, e, index)`` whether it comes from ``other``, and
+    which; ``other`` gets the epoch too (:meth:`set_epoch`), so its random crops change as well.
+    """
+
+    def __init__(self, base: Dataset, other: Dataset, probability: float, *, seed: int = 0):
+        self.base, self.other, self.probability, self.seed = base, other, float(probability), int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.other, "set_epoch"):
+            self.other.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, self.epoch, index % len(self)])
+        if rng.random() < self.probability:
+            return self.other[int(rng.integers(len(self.other)))]
+        return self.base[index]
 
 
 class KeyedDataset(Dataset):
@@ -166,6 +202,7 @@ def val_loader(dataset: Dataset, config: DataConfig, batch_size: int) -> DataLoa
 __all__ = [
     "BATCH_KEYS",
     "KeyedDataset",
+    "MixedDataset",
     "StepBatchSampler",
     "build_datasets",
     "collate",
