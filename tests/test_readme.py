@@ -80,4 +80,4 @@ def test_ci_runs_exactly_the_readme_development_commands() -> None:
         line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
     ]
     assert language == "bash" and first.splitlines() == lines[-2:]
-    assert first.splitlines() == ["pip install -e '.[dev]'", "ruff check . && python -m pytest -q"]
+    assert first.splitlines() == ["bash scripts/dev_install.sh", "ruff check . && python -m pytest -q"]
