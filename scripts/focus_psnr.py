@@ -1,7 +1,7 @@
 """How sharp a model keeps the in-focus subject: PSNR inside the in-focus mask, output against input.
 
     python scripts/focus_psnr.py                                    # the bundled d2f-lite
-    python scripts/focus_psnr.py --model runs/lite_stage2/model --textures textures --count 16
+    python scripts/focus_psnr.py --model runs/lite_stage2k/model --textures textures --count 16
 
 The scenes are a training config's synthetic validation set (``d2f train`` validates on
 ``SyntheticBokehDataset(val_count, size, seed=data.seed + 1, kernel_scale=...)``); by default

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check that needs a CUDA GPU: the tests that run only there, then the GPU benchmarks whose
-# figures the README's "Performance" section records. From the repository root, with d2f importable
+# figures docs/performance.md records. From the repository root, with d2f importable
 # (installed, or PYTHONPATH=src); about two minutes on an H100.
 #   scripts/gpu_checks.sh
 set -u

@@ -7,7 +7,7 @@ models between them show that trade-off without training anything. With ``--part
 radiance_net`` stage 1 is interpolated and the fusion network is SECOND's, so SECOND may be a finished
 stage 2 and FIRST a stage-1 model whose fusion network was never trained.
 
-    python scripts/interpolate_models.py runs/lite_stage1g/model540 runs/lite_stage2h/model \\
+    python scripts/interpolate_models.py runs/lite_stage1g/model540 runs/lite_stage2k/model \\
         runs/mix75 --weight 0.75 --parts defocus_net radiance_net
 """
 

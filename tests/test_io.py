@@ -365,7 +365,7 @@ def test_array_and_pil_conversions_round_trip() -> None:
 @pytest.mark.parametrize(
     "array",
     [
-        np.zeros((4, 4, 3), dtype=np.float32),
+        np.zeros((4, 4, 3), dtype=np.int16),
         np.zeros((4, 4), dtype=np.uint8),
         np.zeros((4, 4, 4), dtype=np.uint8),
     ],
@@ -373,6 +373,15 @@ def test_array_and_pil_conversions_round_trip() -> None:
 def test_array_to_tensor_rejects_other_arrays(array: np.ndarray) -> None:
     with pytest.raises(InputError, match=r"uint8 array of shape \(H, W, 3\)"):
         array_to_tensor(array)
+
+
+def test_float_arrays_in_zero_one_convert_and_others_are_refused() -> None:
+    array = np.linspace(0.0, 1.0, 12).reshape(2, 2, 3)
+    assert torch.allclose(array_to_tensor(array), torch.from_numpy(array).permute(2, 0, 1).float())
+    with pytest.raises(InputError, match=r"values in \[0, 1\]"):
+        array_to_tensor(array * 2.0)
+    with pytest.raises(InputError, match="NaN"):
+        array_to_tensor(np.full((2, 2, 3), np.nan, dtype=np.float32))
 
 
 def test_tensor_to_array_clips_out_of_range_values() -> None:
@@ -451,7 +460,7 @@ def test_failure_while_writing_leaves_no_partial_file(
     with pytest.raises(D2FError) as error:
         write_image(path, Image.new("RGB", (4, 4)), overwrite=True)
     assert error.value.exit_code == 1
-    assert_one_line_naming(error, path, "No space left on device")
+    assert_one_line_naming(error, path, "cannot write: no space left on device")
     assert path.read_bytes() == b"old"  # the old file is untouched
     assert list(tmp_path.iterdir()) == [path]  # and the temporary file is gone
 

@@ -6,7 +6,17 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from d2f.errors import InputError
-from d2f.metrics import laplacian_energy, psnr, ssim, structural_measures, subject_regions
+from d2f.metrics import (
+    blur_map_agreement,
+    laplacian_energy,
+    psnr,
+    rank_correlation,
+    ssim,
+    structural_measures,
+    subject_regions,
+    textured_tiles,
+    tile_sharpness,
+)
 
 
 def textured(height=160, width=200, seed=0):
@@ -105,3 +115,89 @@ def test_a_mask_of_another_size_is_an_input_error():
     image = textured()
     with pytest.raises(InputError, match="subject_mask"):
         structural_measures(image, image, image, centre_mask(100, 100, 20))
+
+
+def band_blurred(image, sigmas):
+    """``image`` cut into vertical 32 px bands, band i blurred with a Gaussian of ``sigmas[i]`` px."""
+    result = image.copy()
+    for index, sigma in enumerate(sigmas):
+        band = slice(32 * index, 32 * (index + 1))
+        result[:, band] = blurred(image, sigma)[:, band] if sigma > 0 else image[:, band]
+    return result
+
+
+def photo_like(height=192, width=256, seed=0):
+    """Detail at several scales that change across the frame, unlike a scene's blur."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3))
+    for sigma in (0.0, 1.0, 3.0):
+        layer = ndimage.gaussian_filter(rng.normal(size=(height, width, 3)), (sigma, sigma, 0))
+        weight = ndimage.gaussian_filter(rng.random((height, width)), 24)[..., None]
+        image += weight * layer / layer.std()
+    return np.clip(128 + 40 * image, 0, 255).astype(np.uint8)
+
+
+LENS_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # one per 32 px band of a 256 px wide frame
+
+
+def test_tile_sharpness_leaves_out_partial_tiles_and_needs_one_tile():
+    image = photo_like(100, 140)
+    sharpness = tile_sharpness(image)
+    assert sharpness.shape == (3, 4) and (sharpness > 0).all()
+    assert tile_sharpness(image[:96, :128]) == pytest.approx(sharpness, rel=0.05)  # borders differ a bit
+    assert (tile_sharpness(blurred(image, 2.0)) < sharpness / 2).all()
+    with pytest.raises(InputError, match="at least 32x32"):
+        tile_sharpness(image[:31])
+
+
+def test_textured_tiles_are_those_above_the_25th_percentile():
+    sharpness = np.arange(1.0, 9.0).reshape(2, 4)
+    assert textured_tiles(sharpness).sum() == 6 and not textured_tiles(sharpness)[0, :2].any()
+
+
+def test_rank_correlation_is_spearmans_with_average_ranks_for_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(1)
+    values, reference = rng.integers(0, 5, 40).astype(float), rng.normal(size=40)
+    reference[:10] = reference[0]
+    assert rank_correlation(values, reference) == pytest.approx(spearmanr(values, reference)[0], abs=1e-12)
+    assert rank_correlation(reference, reference) == pytest.approx(1.0)
+    assert rank_correlation(-reference, reference) == pytest.approx(-1.0)
+    assert rank_correlation(np.zeros(40), reference) == 0.0  # nothing changes: follows no order
+    assert math.isnan(rank_correlation(values, np.ones(40)))  # no order to follow
+    assert math.isnan(rank_correlation([1.0], [2.0]))
+    with pytest.raises(InputError, match="values"):
+        rank_correlation(values[:3], reference)
+
+
+def test_blur_map_agreement_is_one_for_the_target_and_near_one_for_a_blur_that_follows_it():
+    image = photo_like()
+    target = band_blurred(image, LENS_SIGMAS)
+    assert blur_map_agreement(target, image, target) == pytest.approx(1.0)
+    # Another blur of the same map: weaker, and a box instead of a Gaussian.
+    weaker = band_blurred(image, [0.7 * sigma for sigma in LENS_SIGMAS])
+    assert blur_map_agreement(weaker, image, target) > 0.9
+    box = image.copy()
+    for index, sigma in enumerate(LENS_SIGMAS):
+        band = slice(32 * index, 32 * (index + 1))
+        size = 1 + 2 * round(1.7 * sigma)
+        box[:, band] = ndimage.uniform_filter(image, (size, size, 1))[:, band]
+    assert blur_map_agreement(box, image, target) > 0.9
+
+
+def test_blur_map_agreement_is_low_for_a_uniform_blur_and_negative_for_the_opposite_order():
+    image = photo_like()
+    target = band_blurred(image, LENS_SIGMAS)
+    for sigma in (1.0, 3.0, 6.0):
+        assert abs(blur_map_agreement(blurred(image, sigma), image, target)) < 0.3
+    assert blur_map_agreement(image, image, target) == 0.0  # the input itself: nothing blurred
+    assert blur_map_agreement(band_blurred(image, LENS_SIGMAS[::-1]), image, target) < -0.9
+    assert math.isnan(blur_map_agreement(target, image, image))  # a target without blur: no order
+
+
+def test_blur_map_agreement_ignores_a_change_of_exposure_of_the_target():
+    image = photo_like()
+    target = band_blurred(image, LENS_SIGMAS)
+    darker = np.round(target * 0.8).astype(np.uint8)
+    assert blur_map_agreement(target, image, darker) > 0.95

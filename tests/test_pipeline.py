@@ -107,6 +107,40 @@ def test_bad_path_is_an_image_read_error(model: D2F, tmp_path: Path) -> None:
         render_image(tmp_path / "missing.png", model, "cpu")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_array_in_float_array_out(model: D2F, pixels: np.ndarray, dtype: type) -> None:
+    as_float = (pixels / 255.0).astype(dtype)
+    result = render_image(as_float, model, "cpu")
+    assert isinstance(result, np.ndarray) and result.dtype == dtype and result.shape == pixels.shape
+    assert result.min() >= 0.0 and result.max() <= 1.0
+    from_uint8 = render_image(pixels, model, "cpu")
+    assert np.abs(np.rint(result * 255.0) - from_uint8).max() <= 1
+
+
+def test_channels_last_and_uint8_tensors_keep_their_layout(model: D2F, pixels: np.ndarray) -> None:
+    reference = render_image(pixels, model, "cpu")
+    hwc = torch.from_numpy(pixels).float() / 255.0
+    result = render_image(hwc, model, "cpu")
+    assert result.shape == hwc.shape and result.dtype == torch.float32
+    assert (result * 255.0 - torch.from_numpy(reference).float()).abs().max() <= 1.0
+    as_uint8 = render_image(torch.from_numpy(pixels), model, "cpu")
+    assert as_uint8.dtype == torch.uint8 and as_uint8.shape == pixels.shape
+    assert (as_uint8.int() - torch.from_numpy(reference).int()).abs().max() <= 1
+    chw = render_image(torch.from_numpy(pixels).permute(2, 0, 1).contiguous(), model, "cpu")
+    assert torch.equal(chw.permute(1, 2, 0), as_uint8)
+
+
+def test_model_by_name_or_path_and_render_options(model: D2F, pixels: np.ndarray, tmp_path: Path) -> None:
+    folder = model.save_pretrained(tmp_path / "saved")
+    expected = render_image(pixels, model, "cpu", strength=0.5)
+    assert np.array_equal(render_image(pixels, folder, "cpu", strength=0.5), expected)
+    by_file = render_image(pixels, str(folder / "model.safetensors"), "cpu", strength=0.5)
+    assert np.array_equal(by_file, expected)
+    assert not np.array_equal(render_image(pixels, model, "cpu"), expected)
+    with pytest.raises(InputError, match="strenght: not a render option"):
+        render_image(pixels, model, "cpu", strenght=0.5)
+
+
 def test_training_mode_is_restored_and_ignored(model: D2F, pixels: np.ndarray) -> None:
     expected = render_image(pixels, model, "cpu")
     model.train()
@@ -149,11 +183,13 @@ def test_without_a_model_the_error_says_what_to_pass(
     ("image", "problem"),
     [
         ([[0.5]], "expected a path"),
-        (np.zeros((8, 8, 3), dtype=np.float32), "uint8 array"),
+        (np.full((8, 8, 3), 1.5, dtype=np.float32), r"values in \[0, 1\]"),
         (np.zeros((8, 8), dtype=np.uint8), "uint8 array"),
-        (torch.zeros(8, 8), r"\(3, H, W\) or \(N, 3, H, W\)"),
-        (torch.zeros(1, 4, 8, 8), r"\(3, H, W\) or \(N, 3, H, W\)"),
-        (torch.zeros(3, 8, 8, dtype=torch.uint8), "floating-point"),
+        (np.zeros((8, 8, 3), dtype=np.int32), "uint8 array"),
+        (torch.zeros(8, 8), r"\(3, H, W\), \(N, 3, H, W\) or \(H, W, 3\)"),
+        (torch.zeros(1, 4, 8, 8), r"\(3, H, W\), \(N, 3, H, W\) or \(H, W, 3\)"),
+        (torch.zeros(3, 8, 8, dtype=torch.int32), "floating-point tensor in \\[0, 1\\] or a uint8"),
+        (torch.full((8, 8, 3), -0.5), r"values in \[0, 1\]"),
         (torch.full((3, 8, 8), 2.0), r"values in \[0, 1\]"),
         (torch.full((3, 8, 8), float("nan")), "NaN"),
         (torch.zeros(3, 0, 8), "non-empty"),
@@ -165,8 +201,10 @@ def test_bad_inputs_are_input_errors(model: D2F, image: object, problem: str) ->
 
 
 def test_bad_model_and_precision_are_input_errors(pixels: np.ndarray, model: D2F) -> None:
-    with pytest.raises(InputError, match="model"):
+    with pytest.raises(InputError, match=r"weights\.pth: neither a bundled model nor an existing"):
         render_image(pixels, "weights.pth", "cpu")
+    with pytest.raises(InputError, match=r"model: expected a d2f\.models\.D2F"):
+        render_image(pixels, 42, "cpu")
     with pytest.raises(InputError, match="precision"):
         render_image(pixels, model, "cpu", precision="fp8")
 

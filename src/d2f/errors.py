@@ -28,6 +28,10 @@ class ImageReadError(D2FError, ValueError):
     exit_code = 2
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image is larger than the size limit it was read under (``max_megapixels``)."""
+
+
 class CheckpointError(D2FError, ValueError):
     """A checkpoint file is unreadable or does not match the architecture."""
 

@@ -23,6 +23,7 @@ are read upright) or the thumbnail of the sharp photo.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from d2f.errors import D2FError, ImageReadError, InputError
+from d2f.errors import D2FError, ImageReadError, ImageTooLargeError, InputError
 
 PathLike = str | os.PathLike
 _T = TypeVar("_T")
@@ -227,7 +228,7 @@ def _check_size(path: Path, size: tuple[int, int], max_megapixels: float | None)
         raise ImageReadError(f"{path}: image has zero width or height ({width}x{height})")
     megapixels = width * height / 1e6
     if max_megapixels is not None and megapixels > max_megapixels:
-        raise ImageReadError(
+        raise ImageTooLargeError(
             f"{path}: image is {width}x{height} ({megapixels:.1f} megapixels), above the limit of "
             f"{max_megapixels:g} megapixels"
         )
@@ -280,14 +281,25 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def array_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """An (H, W, 3) uint8 array as a float32 tensor (3, H, W) in [0, 1]."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise InputError(f"image: expected a uint8 array of shape (H, W, 3), got {dtype} of shape {shape}")
+    """An (H, W, 3) array, uint8 or floating point in [0, 1], as a float32 tensor (3, H, W) in [0, 1]."""
+    expected = "a uint8 array of shape (H, W, 3) or a floating-point one in [0, 1]"
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image: expected {expected}, got {type(image).__name__}")
+    is_float = np.issubdtype(image.dtype, np.floating)
+    if (image.dtype != np.uint8 and not is_float) or image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"image: expected {expected}, got {image.dtype} of shape {image.shape}")
     if min(image.shape[:2]) <= 0:
         raise InputError(f"image: expected a non-empty array, got shape {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0)
+    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    if not is_float:
+        return tensor.float().div_(255.0)
+    tensor = tensor.float()
+    if not bool(torch.isfinite(tensor).all()):
+        raise InputError("image: expected finite values, found NaN or inf")
+    low, high = float(tensor.min()), float(tensor.max())
+    if low < 0.0 or high > 1.0:
+        raise InputError(f"image: expected values in [0, 1], got the range [{low:.4g}, {high:.4g}]")
+    return tensor
 
 
 def tensor_to_array(image: torch.Tensor) -> np.ndarray:
@@ -360,6 +372,20 @@ def write_defocus_color(path: PathLike, defocus: torch.Tensor, *, overwrite: boo
     return _write_png(path, Image.fromarray(colorize_defocus(defocus), mode="RGB"), overwrite=overwrite)
 
 
+def write_disparity(path: PathLike, disparity: torch.Tensor, *, overwrite: bool = False) -> Path:
+    """Write a normalised disparity map (H, W) or (1, H, W), 0 far to 1 near, as a 16-bit grayscale PNG:
+    value = clip(disparity, 0, 1) * 65535, so near is bright."""
+    levels = np.rint(_defocus_array(disparity, "disparity") * 65535.0).astype(np.uint16)
+    return _write_png(path, Image.fromarray(levels), overwrite=overwrite)
+
+
+def write_disparity_color(path: PathLike, disparity: torch.Tensor, *, overwrite: bool = False) -> Path:
+    """Write a colour view of a normalised disparity map (H, W) or (1, H, W) as an 8-bit RGB PNG: the
+    colour map of :func:`write_defocus_color`, far black to near pale yellow."""
+    colors = colorize_defocus(torch.as_tensor(_defocus_array(disparity, "disparity")))
+    return _write_png(path, Image.fromarray(colors, mode="RGB"), overwrite=overwrite)
+
+
 def colorize_defocus(defocus: torch.Tensor) -> np.ndarray:
     """A defocus map (H, W) or (1, H, W) as an (H, W, 3) uint8 image through a magma-like colour map."""
     values = _defocus_array(defocus)
@@ -379,23 +405,24 @@ def format_for_path(path: PathLike) -> str:
     return image_format
 
 
-def _defocus_array(defocus: torch.Tensor) -> np.ndarray:
+def _defocus_array(defocus: torch.Tensor, name: str = "defocus") -> np.ndarray:
+    """A map (H, W) or (1, H, W) as an (H, W) float array clipped to [0, 1]; errors call it ``name``."""
     if (
         not isinstance(defocus, torch.Tensor)
         or defocus.dim() not in (2, 3)
         or (defocus.dim() == 3 and defocus.shape[0] != 1)
     ):
-        raise InputError(f"defocus: expected a tensor of shape (H, W) or (1, H, W), got {_describe(defocus)}")
+        raise InputError(f"{name}: expected a tensor of shape (H, W) or (1, H, W), got {_describe(defocus)}")
     values = defocus.detach().float().reshape(defocus.shape[-2:]).cpu().numpy()
     if not np.isfinite(values).all():
-        raise InputError("defocus: expected finite values, found NaN or inf")
+        raise InputError(f"{name}: expected finite values, found NaN or inf")
     return np.clip(values, 0.0, 1.0)
 
 
 def _write_png(path: PathLike, image: Image.Image, *, overwrite: bool) -> Path:
     path = Path(path)
     if format_for_path(path) != "PNG":
-        raise InputError(f"{path}: defocus maps are written as PNG, expected a .png file name")
+        raise InputError(f"{path}: maps are written as PNG, expected a .png file name")
     return _write_atomically(path, lambda file: image.save(file, format="PNG"), overwrite=overwrite)
 
 
@@ -412,8 +439,10 @@ def _write_atomically(path: Path, save: Callable[[BinaryIO], None], *, overwrite
     if not path.parent.is_dir():
         raise InputError(f"{path}: output folder {path.parent} does not exist")
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    created = False
     try:
         with temporary.open("xb") as file:  # "x": never clobber; the default mode honours the umask
+            created = True
             try:
                 save(file)
             except OSError as error:
@@ -426,10 +455,18 @@ def _write_atomically(path: Path, save: Callable[[BinaryIO], None], *, overwrite
             os.fsync(file.fileno())
         _move_into_place(temporary, path, overwrite=overwrite)
     except OSError as error:
-        raise D2FError(f"{path}: cannot write: {error.strerror or error}") from None
+        raise D2FError(f"{path}: cannot write: {os_error_reason(error)}") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        if created:  # a failed clean-up must not hide why the write failed
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
     return path
+
+
+def os_error_reason(error: OSError) -> str:
+    """The operating system's reason for ``error`` as the end of a sentence: ``read-only file system``."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return reason[:1].lower() + reason[1:]
 
 
 def _move_into_place(temporary: Path, path: Path, *, overwrite: bool) -> None:

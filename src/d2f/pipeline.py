@@ -1,6 +1,6 @@
 """Images in, bokeh images out: the Python entry point of d2f.
 
-:func:`render_image` takes a path, a Pillow image, an (H, W, 3) uint8 array or a tensor and returns the
+:func:`render_image` takes a path, a Pillow image, an (H, W, 3) array or a tensor and returns the
 same kind of thing, at exactly the input size. :func:`predict` is the tensor-level step underneath it
 (the command-line tool uses it too, to get the defocus map as well).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +122,7 @@ def background_blur_scale(model: D2F, size: tuple[int, int], diameter: float) ->
 
 def render_image(
     image: ImageLike,
-    model: torch.nn.Module | None = None,
+    model: D2F | str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     *,
     options: RenderOptions | None = None,
@@ -135,17 +136,20 @@ def render_image(
       orientation applied, any colour mode converted to RGB, alpha dropped, ``max_megapixels``
       enforced) and the result is an 8-bit RGB **Pillow image** (write it with :func:`d2f.io.write_image`);
     - a Pillow image (any mode, taken as it is: no EXIF rotation): an 8-bit RGB Pillow image;
-    - an (H, W, 3) uint8 NumPy array: an (H, W, 3) uint8 array;
-    - a float tensor (3, H, W) or (N, 3, H, W) in [0, 1]: a tensor of the same shape, dtype and device.
+    - an (H, W, 3) NumPy array, uint8 or floating point in [0, 1]: an array of the same shape and dtype;
+    - a tensor (3, H, W), (N, 3, H, W) or (H, W, 3), floating point in [0, 1] or uint8: a tensor of the
+      same shape, dtype and device (a shape whose first dimension is 3 is read as channels first).
 
-    The output has exactly the input's height and width. ``model`` defaults to :func:`default_model`;
-    ``device`` and ``precision`` are those of :func:`predict`, and so are ``options`` and the
+    The output has exactly the input's height and width. ``model`` is a loaded :class:`d2f.models.D2F`,
+    a bundled model's name (``"d2f-lite"``) or a :meth:`D2F.save_pretrained` folder or file (loaded by
+    :func:`d2f.load` on each call: load it once to render many photos); None is the bundled default
+    model. ``device`` and ``precision`` are those of :func:`predict`, and so are ``options`` and the
     keywords named like its fields (``strength=0.5``, ``focus=(x, y)``, ``f_number=2.8``, ...; see
     :class:`d2f.options.RenderOptions`). Everything runs under ``torch.inference_mode()``, so a tensor
     result cannot take part in autograd (train with the model).
     """
     options = render_options(options, **overrides)
-    model = default_model() if model is None else model
+    model = _resolve_model(model)
 
     def render_one(tensor: torch.Tensor) -> torch.Tensor:
         """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
@@ -157,16 +161,61 @@ def render_image(
     if isinstance(image, Image.Image):
         return tensor_to_pil(render_one(pil_to_tensor(image)))
     if isinstance(image, np.ndarray):
-        return tensor_to_array(render_one(array_to_tensor(image)))
+        bokeh = render_one(array_to_tensor(image))
+        if image.dtype == np.uint8:
+            return tensor_to_array(bokeh)
+        return bokeh.clamp(0.0, 1.0).permute(1, 2, 0).numpy().astype(image.dtype)
     if isinstance(image, torch.Tensor):
-        _check_image_tensor(image, "image", dims=(3, 4))
-        batch = image if image.dim() == 4 else image.unsqueeze(0)
-        bokeh = predict(model, batch, options, device=device, precision=precision).bokeh
-        return bokeh.reshape(image.shape).to(device=image.device, dtype=image.dtype)
+        batch, restore = _tensor_as_batch(image)
+        return restore(predict(model, batch, options, device=device, precision=precision).bokeh)
     raise InputError(
-        "image: expected a path, a PIL.Image.Image, an (H, W, 3) uint8 numpy array or a tensor, "
+        "image: expected a path, a PIL.Image.Image, an (H, W, 3) numpy array or a tensor, "
         f"got {type(image).__name__}"
     )
+
+
+def _resolve_model(model: object) -> torch.nn.Module:
+    """``render_image``'s ``model``: a module as it is, a name or path loaded, None the default model."""
+    if model is None:
+        return default_model()
+    if isinstance(model, (str, os.PathLike)):
+        from d2f.models import load
+
+        return load(model)
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(
+            f"model: expected a d2f.models.D2F, a bundled model's name or a path, got {type(model).__name__}"
+        )
+    return model
+
+
+def _tensor_as_batch(image: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """A (N, 3, H, W) float batch in [0, 1] from an image tensor, and the function that gives the
+    rendered batch back in the input's shape, dtype and device."""
+    channels_last = image.dim() == 3 and image.shape[0] != 3 and image.shape[-1] == 3
+    if not (image.dim() in (3, 4) and (image.shape[-3] == 3 or channels_last)):
+        shapes = "(3, H, W), (N, 3, H, W) or (H, W, 3)"
+        raise InputError(f"image: expected a tensor of shape {shapes}, got {tuple(image.shape)}")
+    is_uint8 = image.dtype == torch.uint8
+    if not (is_uint8 or image.is_floating_point()):
+        raise InputError(
+            f"image: expected a floating-point tensor in [0, 1] or a uint8 one, got {image.dtype}"
+        )
+    chw = image.permute(2, 0, 1) if channels_last else image
+    if is_uint8:
+        chw = chw.float() / 255.0
+    batch = chw if chw.dim() == 4 else chw.unsqueeze(0)
+    _check_image_tensor(batch, "image", dims=(4,))
+
+    def restore(bokeh: torch.Tensor) -> torch.Tensor:
+        result = bokeh.reshape(chw.shape)
+        if channels_last:
+            result = result.permute(1, 2, 0)
+        if is_uint8:
+            result = result.clamp(0.0, 1.0).mul(255.0).round()
+        return result.to(device=image.device, dtype=image.dtype).contiguous()
+
+    return batch, restore
 
 
 def _check_image_tensor(image: object, name: str, *, dims: tuple[int, ...]) -> None:

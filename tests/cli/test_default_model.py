@@ -104,8 +104,9 @@ def test_strength_zero_gives_the_input_back_and_one_is_the_default(bundled, tmp_
 @pytest.mark.parametrize(
     ("options", "phrases"),
     [
-        (["--model", "d2f-huge"], ["--model: 'd2f-huge' is neither a model name", "d2f-lite"]),
-        (["--model", "d2f"], ["no bundled weights for 'd2f'"]),
+        # Only names whose weights ship are offered: not the paper's "d2f", which has none.
+        (["--model", "d2f-huge"], ["--model: d2f-huge: neither a bundled", "(bundled models: d2f-lite)"]),
+        (["--model", "d2f"], ["--model: d2f: no weights for this architecture", "--stage1/--stage2"]),
         (["--model", "d2f-lite", "--weights", "x"], ["--model and --weights cannot be combined"]),
         (["--strength", "-1"], ["--strength: expected a finite number >= 0, got -1"]),
         (["--strength", "nan"], ["--strength: expected a finite number >= 0, got nan"]),

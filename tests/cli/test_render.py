@@ -92,7 +92,7 @@ def test_one_file_with_project_weights(
 ) -> None:
     source = photo(tmp_path / "tiny.png")
     code, stderr = render(capsys, source, "-o", tmp_path / "out.png", "--weights", weights, "--device", "cpu")
-    assert code == 0 and stderr == ""  # no progress bar for a single image
+    assert code == 0 and stderr == f"wrote {tmp_path / 'out.png'}\n"  # no progress bar for one image
     with Image.open(tmp_path / "out.png") as result:
         assert result.size == (53, 37) and result.mode == "RGB"
         expected = d2f.pipeline.render_image(np.asarray(Image.open(source)), model, "cpu")
@@ -473,7 +473,7 @@ def test_write_failure_leaves_no_partial_file(
     code, stderr = render(capsys, source, "-o", tmp_path / "out" / "x.png", "--weights", weights)
     assert code == 1
     assert_clean_failure(stderr, tmp_path / "out" / "x.png")
-    assert "No space left on device" in stderr
+    assert "cannot write: no space left on device" in stderr
     assert files_in(tmp_path / "out") == []
 
 

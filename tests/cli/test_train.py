@@ -31,7 +31,7 @@ def test_smoke_training_lowers_the_validation_loss_and_exports_a_model(tmp_path,
 
     run = tmp_path / "smoke"
     assert main(["train", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(run), "--no-progress"]) == 0
-    assert f"model: {run / 'model'}" in capsys.readouterr().out
+    assert f"wrote {run / 'model'}" in capsys.readouterr().err
     rows = read_metrics(run)
     validated = [row for row in rows if row["val_loss"]]
     assert [row["step"] for row in validated] == ["0", "20", "40"]

@@ -189,10 +189,17 @@ def test_dataset_items_are_the_generated_scenes():
     assert len(dataset) == 3
     item = dataset[2]
     assert item["name"] == "000002"
-    assert set(item) == {"image", "bokeh", "defocus", "coc", "disparity", "focus_mask", "name"}
+    assert set(item) == {"image", "bokeh", "defocus", "coc", "disparity", "focus_mask", "norm_disparity",
+                         "norm_focus_disparity", "coc_scale", "name"}
     scene = generate_scene([5, 2], (32, 48), kernel_scale=0.2)
     for key in ("image", "bokeh", *MAP_KEYS):
         assert torch.equal(item[key], scene[key])
+    # The normalised disparity: near = 1, far = 0, and the CoC linear in it through the focus plane.
+    assert float(item["norm_disparity"].min()) == 0 and float(item["norm_disparity"].max()) == 1
+    focus = item["norm_disparity"][item["coc"].abs() < 1e-4]
+    torch.testing.assert_close(focus, item["norm_focus_disparity"].expand_as(focus))
+    expected = item["coc_scale"] * (item["norm_disparity"] - item["norm_focus_disparity"])
+    torch.testing.assert_close(item["coc"], expected, atol=1e-3, rtol=1e-4)
     assert torch.equal(dataset[-1]["image"], item["image"])
     with pytest.raises(IndexError):
         dataset[3]

@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import d2f
 from d2f.errors import CheckpointError, InputError
 from d2f.models import CONFIGS, D2F, D2FConfig, EfficientNetLite0, load_bundled, load_pretrained, presets
 from d2f.pipeline import default_model
@@ -107,6 +108,42 @@ def test_default_model_is_the_bundle_and_says_so_when_it_is_missing(trained, bun
     model = default_model()
     assert isinstance(model, D2F) and model.config == TINY and not model.training
     assert next(model.parameters()).dtype == torch.float32
+
+
+def test_load_takes_a_bundled_name_a_folder_or_its_file(trained, bundle_root: Path) -> None:
+    presets.export_bundle(trained[1], bundle_root / "d2f-lite")
+    by_name, by_folder = d2f.load("d2f-lite"), d2f.load(trained[1])
+    by_file = d2f.load(str(trained[1] / "model.safetensors"))
+    for model in (by_name, by_folder, by_file):
+        assert isinstance(model, D2F) and model.config == TINY and not model.training
+        assert next(model.parameters()).dtype == torch.float32
+    assert presets.bundled_models() == ["d2f-lite"]
+
+
+def test_load_error_lists_only_the_models_that_ship(trained, bundle_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="this installation has no bundled models") as error:
+        d2f.load("d2f-lite")
+    assert "\n" not in str(error.value)
+    presets.export_bundle(trained[1], bundle_root / "d2f-lite")
+    with pytest.raises(InputError, match=r"^d2f-huge: neither .* \(bundled models: d2f-lite\)$"):
+        d2f.load("d2f-huge")
+    # The paper's architecture has a name but no weights: say so, and how to load its checkpoints.
+    with pytest.raises(InputError, match=r"^d2f: no weights for this architecture.*load_official") as error:
+        d2f.load("d2f")
+    assert "bundled models: d2f-lite)" in str(error.value)
+    with pytest.raises(CheckpointError, match="missing"):
+        d2f.load(tmp_path)  # an existing folder that holds no model
+    with pytest.raises(InputError, match="expected a bundled model's name or a path"):
+        d2f.load(3)
+
+
+def test_public_namespace_is_what_is_documented() -> None:
+    assert dir(d2f) == sorted(d2f.__all__)
+    assert {"Any", "annotations", "importlib"}.isdisjoint(dir(d2f))
+    assert not hasattr(d2f, "Any") and not hasattr(d2f, "annotations")
+    for name in d2f.__all__:
+        assert getattr(d2f, name) is not None
+    assert d2f.load is presets.load and d2f.RenderOptions.__module__ == "d2f.options"
 
 
 def test_importing_d2f_loads_no_model() -> None:

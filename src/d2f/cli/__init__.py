@@ -4,6 +4,9 @@ Each sub-command lives in its own module ``d2f.cli.<name>`` with a ``register(su
 function that adds its parser (with ``parents=[common]``, which brings ``--debug``) and sets
 ``handler`` (a function of the parsed arguments returning an exit code).
 Heavy imports (torch, models) stay inside the handlers so that ``d2f --help`` is instant.
+
+Every sub-command reports each file it writes once, on stderr, as ``wrote PATH`` (:func:`report_written`);
+``--quiet`` silences these lines and progress bars, never errors.
 """
 
 from __future__ import annotations
@@ -27,9 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"d2f {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    # --debug also after the sub-command; SUPPRESS keeps a top-level --debug from being reset.
+    parser.add_argument("-q", "--quiet", action="store_true", help="no 'wrote PATH' lines or progress bars")
+    # --debug and --quiet also after the sub-command; SUPPRESS keeps top-level ones from being reset.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no 'wrote PATH' lines or progress bars (errors are still shown)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"d2f.cli.{name}").register(subparsers, common)
@@ -53,6 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"d2f {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def report_written(args: argparse.Namespace, path: object) -> None:
+    """``wrote PATH`` on stderr (above any progress bar), unless ``--quiet``."""
+    if getattr(args, "quiet", False):
+        return
+    from tqdm import tqdm
+
+    tqdm.write(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"--out: cannot create {args.out}: {error.strerror or error}") from None
-    progress = tqdm(total=args.count, unit="scene", desc="d2f synth", disable=None, file=sys.stderr)
+    quiet = True if getattr(args, "quiet", False) else None  # None: a bar only on a terminal
+    progress = tqdm(total=args.count, unit="scene", desc="d2f synth", disable=quiet, file=sys.stderr)
     with progress:
         if args.workers == 1:
             for index in range(args.count):
@@ -155,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                 progress.update()
         else:
             _run_pool(args, size, textures, progress)
-    print(f"wrote {args.count} scenes to {args.out}")
+    if not getattr(args, "quiet", False):
+        print(f"wrote {args.count} scenes to {args.out}", file=sys.stderr)
     return 0
 
 

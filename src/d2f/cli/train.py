@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from d2f.cli import report_written
 from d2f.errors import ConfigError, InputError
 
 DESCRIPTION = """\
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--config: a config file is needed to start a run (or pass --resume)")
     else:
         config = load_config(args.config, args.overrides)
-    exported = train(config, args.out, resume=args.resume, progress=not args.no_progress)
-    print(f"model: {exported}")
+    progress = not (args.no_progress or getattr(args, "quiet", False))
+    exported = train(config, args.out, resume=args.resume, progress=progress)
+    report_written(args, exported)
     return 0
 
 

@@ -64,6 +64,26 @@ def central_focus_disparity(disparity: torch.Tensor) -> float:
     return float(centre.median())
 
 
+def normalise_disparity(disparity: torch.Tensor, focus_disparity: float) -> tuple[torch.Tensor, float, float]:
+    """Disparity rescaled per image to [0, 1] (near = 1): ``(d - min) / (max - min)``.
+
+    Args:
+        disparity: (1, H, W) finite disparities (any unit proportional to 1 / depth).
+        focus_disparity: the in-focus disparity, in the same unit.
+
+    Returns:
+        ``(normalised, normalised_focus, span)``: the (1, H, W) map, the focus disparity in the same
+        normalisation (outside [0, 1] when the focus plane is not in the frame) and ``max - min``
+        (multiply a CoC strength per disparity unit by it to get the CoC per normalised unit). A map of
+        one value normalises to 0 with a span of 0.
+    """
+    low, high = (float(value) for value in torch.aminmax(disparity))
+    span = high - low
+    if span <= 0:
+        return torch.zeros_like(disparity), 0.0, 0.0
+    return (disparity - low) / span, (float(focus_disparity) - low) / span, span
+
+
 def disparity_to_coc(
     disparity: object, *, max_coc: float = 140.0, focus_disparity: float | None = None
 ) -> tuple[torch.Tensor, float]:
@@ -111,4 +131,5 @@ __all__ = [
     "disparity_to_defocus",
     "fill_unknown",
     "known_disparity",
+    "normalise_disparity",
 ]

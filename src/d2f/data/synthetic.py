@@ -36,6 +36,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from d2f.data.depth import normalise_disparity
 from d2f.data.shapes import blob_mask, random_shape
 from d2f.data.textures import PROCEDURAL_KINDS, TextureBank, procedural_texture, resolve_textures
 from d2f.data.transforms import is_size_pair
@@ -416,7 +417,8 @@ class SyntheticBokehDataset(Dataset):
     """``count`` synthetic scenes generated on the fly; item ``i`` is ``generate_scene([seed, i], ...)``.
 
     Items are dicts of ``image``, ``bokeh`` (3, H, W), ``defocus``, ``coc``, ``disparity``,
-    ``focus_mask`` (1, H, W) and ``name`` (the zero-padded index, as ``d2f synth`` names its files).
+    ``focus_mask``, ``norm_disparity`` (1, H, W), ``norm_focus_disparity``, ``coc_scale`` (0-d; see
+    :func:`normalised_maps`) and ``name`` (the zero-padded index, as ``d2f synth`` names its files).
     """
 
     def __init__(
@@ -455,9 +457,25 @@ class SyntheticBokehDataset(Dataset):
                                companion_focus_probability=self.companion_focus_probability,
                                subject_support_probability=self.subject_support_probability,
                                device=self.device)
-        scene.pop("params")
+        params = scene.pop("params")
+        scene.update(normalised_maps(scene["disparity"], 1 / params["focus_depth"], params["strength"]))
         scene["name"] = scene_name(index)
         return scene
+
+
+def normalised_maps(
+    disparity: torch.Tensor, focus_disparity: float, strength: float
+) -> dict[str, torch.Tensor]:
+    """An item's ``norm_disparity`` (1, H, W), ``norm_focus_disparity`` and ``coc_scale`` (0-d tensors).
+
+    ``norm_disparity`` is ``disparity`` rescaled to [0, 1] over the item (near = 1), ``coc_scale`` the
+    CoC diameter in pixels per unit of it: ``coc == coc_scale * (norm_disparity - norm_focus_disparity)``
+    for a CoC of ``strength * (disparity - focus_disparity)``.
+    """
+    normalised, normalised_focus, span = normalise_disparity(disparity, focus_disparity)
+    return {"norm_disparity": normalised,
+            "norm_focus_disparity": torch.tensor(normalised_focus, dtype=torch.float32),
+            "coc_scale": torch.tensor(strength * span, dtype=torch.float32)}
 
 
 def scene_name(index: int) -> str:
@@ -550,6 +568,7 @@ __all__ = [
     "SyntheticBokehDataset",
     "check_size",
     "generate_scene",
+    "normalised_maps",
     "read_scene",
     "scene_name",
     "write_scene",

@@ -7,11 +7,8 @@ from d2f.models.d2f import D2F, D2FOutput
 from d2f.models.defocus_net import DefocusNet
 from d2f.models.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
 from d2f.models.fusion_net import FusionNet, initial_focus_mask, luminance
-from d2f.models.presets import CONFIGS, DEFAULT_MODEL, load_bundled
+from d2f.models.presets import CONFIGS, DEFAULT_MODEL, bundled_models, load, load_bundled
 from d2f.models.radiance_net import RadianceNet
-
-#: ``d2f.load``: read a model saved with :meth:`D2F.save_pretrained`.
-load = load_pretrained
 
 __all__ = [
     "CONFIGS",
@@ -25,6 +22,7 @@ __all__ = [
     "FusionNet",
     "RadianceNet",
     "ResidualConvUnit",
+    "bundled_models",
     "checkpoint_filter_fn",
     "initial_focus_mask",
     "load",

@@ -53,6 +53,48 @@ def is_bundled(name: str = DEFAULT_MODEL) -> bool:
     return (bundle_path(name) / WEIGHTS_NAME).is_file()
 
 
+def bundled_models() -> list[str]:
+    """Names of the models whose weights ship with this installation (what :func:`load` takes by name)."""
+    return [name for name in CONFIGS if is_bundled(name)]
+
+
+def load(name_or_path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> D2F:
+    """Load a model by bundled name (``"d2f-lite"``) or from a :meth:`D2F.save_pretrained` folder or file.
+
+    A bundled name wins over a folder of the same name in the working directory (reach that one as
+    ``./d2f-lite``). The paper's two checkpoint files load with :func:`d2f.models.load_official`.
+
+    Returns:
+        The :class:`D2F`, in float32 (bundles are stored in float16) and eval mode.
+
+    Raises:
+        InputError: ``name_or_path`` is neither a bundled model's name nor an existing path; the message
+            lists the bundled names.
+        CheckpointError: the path exists but is not a saved model, or its files are bad.
+    """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InputError(
+            f"model: expected a bundled model's name or a path, got {type(name_or_path).__name__}"
+        )
+    if isinstance(name_or_path, str) and name_or_path in bundled_models():
+        return load_bundled(name_or_path, map_location=map_location)
+    if Path(name_or_path).exists():
+        return load_pretrained(name_or_path, map_location=map_location)
+    raise InputError(f"{name_or_path}: {_not_a_model(str(name_or_path))}")
+
+
+def _not_a_model(name: str) -> str:
+    """Why ``name`` loads nothing, with the names that would (the sentence after ``NAME: ``)."""
+    names = bundled_models()
+    known = f"bundled models: {', '.join(names)}" if names else "this installation has no bundled models"
+    if name in CONFIGS:
+        return (
+            f"no weights for this architecture ship with d2f ({known}); the paper's checkpoints load "
+            "with --stage1/--stage2 (load_official in Python)"
+        )
+    return f"neither a bundled model nor an existing file or folder ({known})"
+
+
 def load_bundled(name: str = DEFAULT_MODEL, *, map_location: str | torch.device = "cpu") -> D2F:
     """Load a model shipped inside the package, in float32 and eval mode.
 

@@ -38,7 +38,7 @@ CHUNK_BYTES = 512 * 2**20
 
 # In the batched path, the nearest levels with kernels up to this diameter are blurred directly. Replayed
 # as CUDA graphs on an H100, 7 / 11 / 15 / 19 gave 2.19 / 2.28 / 2.47 / 2.77 ms at 512x768 and 7.84 / 8.03 /
-# 8.70 / 9.81 ms at 1024x1536 (README "Performance"); transforming every level was slower still.
+# 8.70 / 9.81 ms at 1024x1536 (docs/performance.md); transforming every level was slower still.
 BATCHED_DIRECT_MAX_SIZE = 7
 
 
