@@ -10,7 +10,7 @@
 #     run.steps=4 run.batch_size=2 run.val_every=2 data.val_count=2 run.device=cpu
 set -uo pipefail
 OUT=${OUT:?set OUT to the folder whose files come back}
-TIME_LIMIT=${TIME_LIMIT:-330}   # seconds of training, start-up, validations and export excluded
+TIME_LIMIT=${TIME_LIMIT:-300}   # seconds of training, start-up, validations and export excluded
 WORKERS=${WORKERS:-14}
 RUN=${RUN:-/tmp/d2f_lite2_run}   # outside the repository: a fresh run each time
 export PYTHONPATH=${PYTHONPATH:-src}
