@@ -47,7 +47,7 @@ def test_overrides_do_not_change_the_input():
         (["run.tensorboard=yes please"], "config key run.tensorboard: expected true or false"),
         (["optim.betas=[0.9]"], "config key optim.betas: expected 2 values, got 1"),
         (["optim.betas=[0.9, x]"], "config key optim.betas[1]: expected a number, got 'x'"),
-        (["stage=3"], "config key stage: expected one of 1, 2, got 3"),
+        (["stage=3"], "config key stage: expected one of 1, 2, 'depth', got 3"),
         (["data.dataset=imagenet"], "config key data.dataset: expected one of 'synthetic', 'ebb'"),
         (["run=5"], "config key run: expected a section (mapping), got 5 (int)"),
         (["run.steps.x=1"], "config key run.steps: expected an integer, got a section"),

@@ -51,8 +51,12 @@ class DataConfig:
     """Where the pairs come from. Images are full-resolution: stage 1 runs at half their size.
 
     Attributes:
-        dataset: ``"synthetic"`` (scenes generated on the fly) or ``"ebb"`` (an EBB! folder).
-        root: the EBB! folder (``Training/`` inside it, or ``original/`` and ``bokeh/``).
+        dataset: ``"synthetic"`` (scenes generated on the fly), ``"ebb"`` (an EBB! folder) or
+            ``"depth"`` (the depth stage's mix: real RGB-D photos and synthetic scenes, see
+            ``synthetic_share``; validation on the RGB-D held-out part).
+        root: the EBB! folder (``Training/`` inside it, or ``original/`` and ``bokeh/``); for
+            ``"depth"``, an RGB-D cache written by ``scripts/cache_rgbd.py`` (or ``../shared/rgbd``
+            itself, read by :class:`d2f.data.RGBDBokehDataset`).
         train_split, val_split: EBB! splits (``"train"``: pairs 0-4399, ``"val294"``: 4400-4693;
             None: the whole folder).
         size: (H, W) of training images: the synthetic scene size, or the EBB! random crop size
@@ -61,7 +65,10 @@ class DataConfig:
         resize: EBB! only: resize every pair to (H, W) before cropping, or ``"match"`` the bokeh to
             its photo's size (None: pairs of different sizes are an error).
         train_count, val_count: number of synthetic scenes (training ones are reused each epoch);
-            ``val_count`` also caps the EBB! validation pairs (None: all of the split).
+            ``val_count`` also caps the EBB! and RGB-D validation pairs (None: all of the split). For
+            ``"depth"``, ``train_count`` is the length of an epoch of the mix.
+        synthetic_share: ``"depth"`` only: the share of synthetic scenes in the mix (the rest are
+            RGB-D photos, each seen many times with new crops).
         seed: seed of the training data (synthetic scenes, EBB! crops and flips); the synthetic
             validation scenes use ``seed + 1``.
         kernel_scale: multiplies the synthetic blur range (1: background blur up to 70 px at half
@@ -84,7 +91,7 @@ class DataConfig:
         num_workers: data-loading processes per training process.
     """
 
-    dataset: Literal["synthetic", "ebb"] = "synthetic"
+    dataset: Literal["synthetic", "ebb", "depth"] = "synthetic"
     root: str | None = None
     train_split: Literal["train", "val294"] | None = "train"
     val_split: Literal["train", "val294"] | None = "val294"
@@ -100,6 +107,7 @@ class DataConfig:
     perspective_probability: float = 0.0
     rgbd_root: str | None = None
     rgbd_probability: float = 0.0
+    synthetic_share: float = 0.5
     textures: str | None = None
     random_flip: bool = True
     skip_bad: bool = False
@@ -126,6 +134,9 @@ class LossConfig:
     gradient-domain loss on the output, plus ``mask`` * L1 of the fusion mask to the initial binary mask.
     Where the data has an in-focus mask (synthetic scenes): ``focus`` * L1 of the image (either stage)
     and ``focus_defocus`` * L1 of the defocus map (stage 1), both over the in-focus pixels alone.
+    The depth stage (see :mod:`d2f.train.depth`): ``disparity`` * the scale-and-shift-invariant L1,
+    ``disparity_gradient`` * multi-scale gradient matching, ``disparity_anchor`` * L1 to the
+    normalised disparity, ``focus_map`` * the focus map's cross-entropy.
     """
 
     l1: float = 1.0
@@ -136,6 +147,10 @@ class LossConfig:
     mask: float = 0.1
     focus: float = 0.0
     focus_defocus: float = 0.0
+    disparity: float = 1.0
+    disparity_gradient: float = 0.5
+    disparity_anchor: float = 0.2
+    focus_map: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,9 @@ class RunConfig:
         val_every: steps between validations (also at the last step); each saves ``checkpoints/last``.
         sample_count: images in each validation's sample sheet.
         tensorboard: also write TensorBoard logs when the ``tensorboard`` package is installed.
+        time_limit: seconds of training (this session's, after a resume) after which the run
+            validates, saves its checkpoint and exports the model as if it had reached ``steps``
+            (None: no limit); ``--resume`` continues it.
     """
 
     steps: int = 10000
@@ -165,13 +183,15 @@ class RunConfig:
     val_every: int = 500
     sample_count: int = 4
     tensorboard: bool = True
+    time_limit: float | None = None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run: stage 1 (defocus and radiance networks) or stage 2 (fusion network)."""
+    """A whole training run: stage 1 (defocus and radiance networks), stage 2 (fusion network) or
+    ``"depth"`` (the defocus network of a model that predicts depth, see :mod:`d2f.train.depth`)."""
 
-    stage: Literal[1, 2] = 1
+    stage: Literal[1, 2, "depth"] = 1
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -284,7 +304,10 @@ def check_config(config: TrainConfig) -> None:
     ):
         if isinstance(size, tuple) and min(size) < 64:
             raise ConfigError(f"config key {key}: expected sides of at least 64 pixels, got {list(size)}")
-    for name in ("l1", "ssim", "defocus_range", "defocus", "gradient", "mask"):
+    for name in (
+        "l1", "ssim", "defocus_range", "defocus", "gradient", "mask",
+        "disparity", "disparity_gradient", "disparity_anchor", "focus_map",
+    ):
         if getattr(config.loss, name) < 0:
             raise ConfigError(
                 f"config key loss.{name}: expected a non-negative weight, got {getattr(config.loss, name)}"
@@ -296,8 +319,12 @@ def _check_paths(config: TrainConfig) -> None:
     data, model = config.data, config.model
     if data.kernel_scale < 0:
         raise ConfigError(f"config key data.kernel_scale: expected a number >= 0, got {data.kernel_scale}")
+    if config.run.time_limit is not None and not config.run.time_limit > 0:
+        raise ConfigError(
+            f"config key run.time_limit: expected a positive number or null, got {config.run.time_limit}"
+        )
     for name in ("companion_focus_probability", "subject_support_probability", "perspective_probability",
-                 "rgbd_probability"):
+                 "rgbd_probability", "synthetic_share"):
         value = getattr(data, name)
         if not 0 <= value <= 1:
             raise ConfigError(f"config key data.{name}: expected a number in [0, 1], got {value}")
@@ -310,8 +337,18 @@ def _check_paths(config: TrainConfig) -> None:
             raise ConfigError(f"config key data.rgbd_root: no such RGB-D folder {data.rgbd_root}")
     if data.textures is not None and not Path(data.textures).is_dir():
         raise ConfigError(f"config key data.textures: no such folder {data.textures}")
-    if data.dataset == "synthetic" and data.size is None:
+    if data.dataset in ("synthetic", "depth") and data.size is None:
         raise ConfigError("config key data.size: synthetic scenes need a size [height, width]")
+    if data.dataset == "depth":
+        if data.root is None or not Path(data.root).is_dir():
+            raise ConfigError(f"config key data.root: the depth mix needs an RGB-D folder, got {data.root}")
+        if config.stage != "depth":
+            raise ConfigError(
+                "config key data.dataset: the depth mix has no bokeh; train it with stage: depth"
+            )
+    if config.stage == "depth" and not config.model.architecture.predicts_depth:
+        raise ConfigError("config key model.architecture.predicts: the depth stage trains a model that "
+                          "predicts depth; set it to depth")
     if data.dataset == "ebb":
         if data.root is None:
             raise ConfigError("config key data.root: the ebb dataset needs its folder")

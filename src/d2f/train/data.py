@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,12 +25,14 @@ from d2f.errors import ConfigError, DataError
 from d2f.train.config import DataConfig
 
 #: Batch entries the training loop uses; others (names, scene parameters) are left out of batches.
-BATCH_KEYS = ("image", "bokeh", "defocus", "focus_mask")
+BATCH_KEYS = ("image", "bokeh", "defocus", "focus_mask", "disparity")
 
 
 def build_datasets(config: DataConfig) -> tuple[Dataset, Dataset]:
     """(training, validation) datasets; EBB! folder problems surface here as ConfigErrors naming the path."""
     val_size = config.val_size or config.size
+    if config.dataset == "depth":
+        return _depth_datasets(config, val_size)
     if config.dataset == "synthetic":
         from d2f.data import SyntheticBokehDataset
 
@@ -91,6 +94,68 @@ class MixedDataset(Dataset):
         if rng.random() < self.probability:
             return self.other[int(rng.integers(len(self.other)))]
         return self.base[index]
+def _depth_datasets(config: DataConfig, val_size: tuple[int, int] | None) -> tuple[Dataset, Dataset]:
+    """The depth stage's mix (RGB-D photos and synthetic scenes) and the RGB-D held-out part."""
+    from d2f.data import SyntheticBokehDataset
+
+    try:
+        photos = rgbd_dataset(config.root, "train", config.size, random=True, seed=config.seed)
+        val = rgbd_dataset(config.root, "holdout", val_size, random=False, seed=config.seed + 1)
+    except DataError as error:
+        raise ConfigError(f"config key data.root: {error}") from None
+    scenes = SyntheticBokehDataset(
+        config.train_count,
+        size=config.size,
+        seed=config.seed,
+        textures=config.textures,
+        kernel_scale=config.kernel_scale,
+        companion_focus_probability=config.companion_focus_probability,
+        subject_support_probability=config.subject_support_probability,
+        perspective_probability=config.perspective_probability,
+    )
+    if config.val_count is not None and config.val_count < len(val):
+        val = Subset(val, range(config.val_count))
+    return DepthMix(photos, scenes, config.synthetic_share, config.train_count), val
+
+
+def rgbd_dataset(
+    root: str, split: str, size: tuple[int, int] | None, *, random: bool, seed: int
+) -> Dataset:
+    """RGB-D items of ``split`` from a cache (a folder with ``index.json``, see
+    :mod:`d2f.train.rgbd_cache`) or from the RGB-D folder itself (:class:`d2f.data.RGBDBokehDataset`)."""
+    from d2f.train.rgbd_cache import INDEX_NAME, RGBDCacheDataset
+
+    if (Path(root) / INDEX_NAME).is_file():
+        return RGBDCacheDataset(root, split, size=size, random=random)
+    try:
+        from d2f.data import RGBDBokehDataset
+    except ImportError:
+        raise DataError(f"{root}: no {INDEX_NAME}; write an RGB-D cache with scripts/cache_rgbd.py") from None
+    return RGBDBokehDataset(root, split, size=size, random_flip=random, skip_bad=True, seed=seed)
+
+
+class DepthMix(Dataset):
+    """``length`` items, each a synthetic scene (a share ``synthetic_share`` of the indices, spread
+    evenly) or an RGB-D photo (index modulo the photos: each is seen again with new random crops)."""
+
+    def __init__(self, photos: Dataset, scenes: Dataset, synthetic_share: float, length: int):
+        self.photos, self.scenes = photos, scenes
+        self.synthetic_share = synthetic_share
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.photos, "set_epoch"):
+            self.photos.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        # Index i is synthetic when the fractional part of i * golden ratio falls below the share: a
+        # low-discrepancy sequence, so every run of indices holds about the share.
+        if (index * 0.6180339887498949) % 1 < self.synthetic_share:
+            return self.scenes[index % len(self.scenes)]
+        return self.photos[index % len(self.photos)]
 
 
 class KeyedDataset(Dataset):
@@ -201,11 +266,13 @@ def val_loader(dataset: Dataset, config: DataConfig, batch_size: int) -> DataLoa
 
 __all__ = [
     "BATCH_KEYS",
+    "DepthMix",
     "KeyedDataset",
     "MixedDataset",
     "StepBatchSampler",
     "build_datasets",
     "collate",
+    "rgbd_dataset",
     "train_loader",
     "val_loader",
 ]

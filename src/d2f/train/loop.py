@@ -33,10 +33,11 @@ from d2f.metrics import psnr, ssim
 from d2f.train.checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from d2f.train.config import OptimConfig, TrainConfig, apply_overrides, config_from_dict
 from d2f.train.data import build_datasets, collate, train_loader, val_loader
+from d2f.train.depth import depth_metrics, depth_stage_loss
 from d2f.train.ema import EMA
 from d2f.train.model import build_model, check_init_architecture
-from d2f.train.report import MetricsLog, sample_sheet
-from d2f.train.stages import scene_blur_scale, stage_loss, stage_module
+from d2f.train.report import MetricsLog, depth_sample_sheet, sample_sheet
+from d2f.train.stages import resize, scene_blur_scale, stage_loss, stage_module
 
 
 @dataclass(frozen=True)
@@ -137,11 +138,10 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
         )
         stage.train()
     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+    session_start = window_start
     while step < run.steps:
         batch = {key: value.to(device, non_blocking=True) for key, value in next(batches).items()}
-        with precision:
-            output = network(batch["image"], batch["bokeh"], scene_blur_scale(model, batch))
-        loss, _ = stage_loss(config.loss, output, batch.get("defocus"), batch.get("focus_mask"))
+        loss, _ = _batch_loss(config, network, model, batch, precision)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.optim.grad_clip is not None:
@@ -154,7 +154,8 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
         window_loss, window_steps = window_loss + loss.detach(), window_steps + 1  # no sync per step
         bar.update(1)
 
-        validate = step % run.val_every == 0 or step == run.steps
+        out_of_time = _out_of_time(run.time_limit, session_start, process)
+        validate = step % run.val_every == 0 or step == run.steps or out_of_time
         if not (validate or step % run.log_every == 0):
             continue
         seconds = time.perf_counter() - window_start
@@ -190,6 +191,8 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
         if log is not None:
             log.write(step, values)
         window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+        if out_of_time:
+            break
     bar.close()
     exported = out / "model"
     if process.is_main:
@@ -198,6 +201,32 @@ def _train(config: TrainConfig, out: Path, process: Process, *, resume: bool, pr
     if process.world_size > 1:
         dist.barrier()
     return exported
+
+
+def _batch_loss(config: TrainConfig, network, model, batch: dict, precision) -> tuple[torch.Tensor, object]:
+    """The stage's forward pass (under ``precision``) and total loss on one batch: (loss, output)."""
+    with precision:
+        if config.stage == "depth":
+            output = network(batch["image"])
+        else:
+            output = network(batch["image"], batch["bokeh"], scene_blur_scale(model, batch))
+    if config.stage == "depth":
+        loss, _ = depth_stage_loss(config.loss, output, batch["disparity"], batch.get("focus_mask"))
+    else:
+        loss, _ = stage_loss(config.loss, output, batch.get("defocus"), batch.get("focus_mask"))
+    return loss, output
+
+
+def _out_of_time(limit: float | None, start: float, process: Process) -> bool:
+    """Whether ``limit`` seconds have passed since ``start`` (in any process: they all stop together)."""
+    if limit is None:
+        return False
+    late = time.perf_counter() - start >= limit
+    if process.world_size > 1:
+        flag = torch.tensor([float(late)], device=process.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        late = bool(flag.item())
+    return late
 
 
 def _load_training_state(path: Path, model, optimizer, schedule) -> dict:
@@ -216,7 +245,10 @@ def _load_training_state(path: Path, model, optimizer, schedule) -> dict:
 
 @torch.no_grad()
 def _validate(config: TrainConfig, stage, dataset, precision, device: torch.device) -> dict[str, float]:
-    """Mean validation loss, and PSNR / SSIM of the 8-bit predictions (stage 1: at half resolution)."""
+    """Mean validation loss, and PSNR / SSIM of the 8-bit predictions (stage 1: at half resolution);
+    for the depth stage, the depth metrics instead (see :func:`_validate_depth`)."""
+    if config.stage == "depth":
+        return _validate_depth(config, stage, dataset, precision, device)
     stage.eval()
     total_loss, count, psnrs, ssims = 0.0, 0, [], []
     for batch in val_loader(dataset, config.data, config.run.batch_size):
@@ -238,13 +270,35 @@ def _validate(config: TrainConfig, stage, dataset, precision, device: torch.devi
 
 
 @torch.no_grad()
+def _validate_depth(config: TrainConfig, stage, dataset, precision, device: torch.device) -> dict[str, float]:
+    """Mean loss, and the means over images of AbsRel, delta < 1.25 and Spearman's correlation of the
+    predicted disparity, upsampled to each image's size (:func:`d2f.train.depth.depth_metrics`)."""
+    stage.eval()
+    total_loss, count, metrics = 0.0, 0, {"absrel": [], "delta1": [], "spearman": []}
+    for batch in val_loader(dataset, config.data, config.run.batch_size):
+        batch = {key: value.to(device) for key, value in batch.items()}
+        loss, output = _batch_loss(config, stage, stage.model, batch, precision)
+        total_loss, count = total_loss + float(loss) * len(batch["image"]), count + len(batch["image"])
+        disparity = resize(output.disparity, tuple(batch["disparity"].shape[-2:]))
+        for name, values in depth_metrics(disparity, batch["disparity"].float()).items():
+            metrics[name].extend(values.tolist())
+    return {"val_loss": total_loss / count, **{f"val_{name}": sum(v) / len(v) for name, v in metrics.items()}}
+
+
+@torch.no_grad()
 def _sample_sheet(config: TrainConfig, stage, dataset, precision, device: torch.device):
-    """The first validation images as a sheet: input | defocus | stage-1 bokeh | [output |] ground truth."""
+    """The first validation images as a sheet: input | defocus | stage-1 bokeh | [output |] ground truth
+    (depth stage: input | predicted disparity | true disparity | focus map)."""
     count = min(config.run.sample_count, len(dataset))
     batch = {
         key: value.to(device) for key, value in collate([dataset[index] for index in range(count)]).items()
     }
     stage.eval()
+    if config.stage == "depth":
+        with precision:
+            output = stage(batch["image"])
+        focus = torch.softmax(output.focus_logits.flatten(1), dim=1).reshape(output.focus_logits.shape)
+        return depth_sample_sheet(batch["image"], output.disparity, batch["disparity"], focus)
     with precision:
         output = stage(batch["image"], batch["bokeh"], scene_blur_scale(stage.model, batch))
     fused = output.prediction if config.stage == 2 else None

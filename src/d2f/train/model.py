@@ -31,10 +31,14 @@ def check_init_architecture(config: ModelConfig) -> None:
         raise ConfigError(f"config key model.init: {config_path} is not a D2F config ({error})") from None
     # Training sets clamp_defocus itself, and blur_scale (how the map is read, not a weight) comes from
     # the YAML, so a relative model may start from one that predicts defocus itself (see build_model).
+    # A depth model may start from one that predicts defocus: everything but the head's last layer fits.
+    free = ("clamp_defocus", "blur_scale")
+    if config.architecture.predicts_depth and not saved.predicts_depth:
+        free = (*free, "predicts", "working_long_side")
     differing = [
         field.name
         for field in dataclasses.fields(D2FConfig)
-        if field.name not in ("clamp_defocus", "blur_scale")
+        if field.name not in free
         and getattr(saved, field.name) != getattr(config.architecture, field.name)
     ]
     if differing:
@@ -48,6 +52,8 @@ def check_init_architecture(config: ModelConfig) -> None:
 def build_model(config: ModelConfig) -> D2F:
     """The model a run starts from, on the CPU in training mode."""
     model = load_pretrained(config.init) if config.init is not None else D2F(config.architecture)
+    if config.architecture.predicts_depth and not model.config.predicts_depth:
+        model = depth_model_from(model, config.architecture.working_long_side)
     # d2f trains with the defocus map clamped to the renderer's range, so the model it exports renders
     # that way too (see D2FConfig.clamp_defocus). The YAML says whether the map is relative.
     model.config = dataclasses.replace(
@@ -58,6 +64,19 @@ def build_model(config: ModelConfig) -> D2F:
     if config.fusion_from_focus_mask:
         model.fusion_net.init_focus_threshold(model.config.focus_threshold)
     return model.train()
+
+
+def depth_model_from(model: D2F, working_long_side: int | None) -> D2F:
+    """A model that predicts depth, with every weight of ``model`` (which predicts defocus) but the
+    defocus head's last layer, whose two output channels (disparity, focus) start afresh."""
+    config = dataclasses.replace(model.config, predicts="depth", working_long_side=working_long_side)
+    depth_model = D2F(config)
+    state = depth_model.state_dict()
+    state.update(
+        {key: value for key, value in model.state_dict().items() if value.shape == state[key].shape}
+    )
+    depth_model.load_state_dict(state)
+    return depth_model
 
 
 def load_encoder_weights(model: D2F, path: str | Path) -> None:
@@ -120,4 +139,10 @@ def freeze_batchnorm(module: nn.Module) -> None:
             layer.eval()
 
 
-__all__ = ["build_model", "check_init_architecture", "freeze_batchnorm", "load_encoder_weights"]
+__all__ = [
+    "build_model",
+    "check_init_architecture",
+    "depth_model_from",
+    "freeze_batchnorm",
+    "load_encoder_weights",
+]

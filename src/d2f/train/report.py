@@ -14,7 +14,10 @@ from PIL import Image
 from d2f.io import colorize_defocus, tensor_to_array
 
 #: Columns of ``metrics.csv``; validation columns are empty on rows without a validation.
-COLUMNS = ("step", "lr", "train_loss", "images_per_second", "val_loss", "val_psnr", "val_ssim")
+COLUMNS = (
+    "step", "lr", "train_loss", "images_per_second", "val_loss", "val_psnr", "val_ssim",
+    "val_absrel", "val_delta1", "val_spearman",
+)
 
 
 class MetricsLog:
@@ -88,10 +91,35 @@ def sample_sheet(
     return Image.fromarray(np.concatenate(rows, axis=0))
 
 
+def depth_sample_sheet(
+    image: torch.Tensor, disparity: torch.Tensor, target: torch.Tensor, focus: torch.Tensor
+) -> Image.Image:
+    """One row per image: input | predicted disparity | true disparity | focus map, at (H, W).
+
+    Args:
+        image: (N, 3, H, W) in [0, 1].
+        disparity, target: (N, 1, h, w) and (N, 1, H, W) disparities (near = large), each shown
+            normalised to its own range through the colour map, near bright.
+        focus: (N, 1, h, w) the focus map's probabilities, shown relative to each image's largest.
+    """
+    size = image.shape[-2:]
+    rows = []
+    for index in range(image.shape[0]):
+        maps = []
+        for values in (disparity[index], target[index], focus[index]):
+            values = torch.nn.functional.interpolate(
+                values[None].float(), size=size, mode="bilinear", align_corners=False
+            )[0, 0].cpu()
+            low, high = values.min(), values.max()
+            maps.append(colorize_defocus((values - low) / (high - low).clamp_min(1e-6)))
+        rows.append(np.concatenate([tensor_to_array(image[index]), *maps], axis=1))
+    return Image.fromarray(np.concatenate(rows, axis=0))
+
+
 def _format(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:.6g}"
 
 
-__all__ = ["COLUMNS", "MetricsLog", "sample_sheet"]
+__all__ = ["COLUMNS", "MetricsLog", "depth_sample_sheet", "sample_sheet"]

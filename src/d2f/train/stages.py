@@ -18,6 +18,7 @@ from torch import nn
 
 from d2f.models import D2F, initial_focus_mask
 from d2f.train.config import LossConfig
+from d2f.train.depth import DepthStage
 from d2f.train.losses import (
     defocus_loss,
     defocus_range_loss,
@@ -144,8 +145,12 @@ def scene_blur_scale(model: D2F, batch: dict[str, torch.Tensor]) -> torch.Tensor
     return batch["defocus"].float().amax(dim=(1, 2, 3))
 
 
-def stage_module(stage: int, model: D2F, *, batchnorm_frozen: bool = False) -> Stage1 | Stage2:
-    """The trainable module of a stage (1 or 2) around ``model`` (shared, not copied)."""
+def stage_module(
+    stage: int | str, model: D2F, *, batchnorm_frozen: bool = False
+) -> Stage1 | Stage2 | DepthStage:
+    """The trainable module of a stage (1, 2 or ``"depth"``) around ``model`` (shared, not copied)."""
+    if stage == "depth":
+        return DepthStage(model, batchnorm_frozen=batchnorm_frozen)
     return Stage1(model, batchnorm_frozen=batchnorm_frozen) if stage == 1 else Stage2(model)
 
 
