@@ -64,7 +64,42 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "-o", "--output", required=True, type=Path, metavar="OUTPUT", help="output file (one input) or folder"
     )
     add_options(parser)
+    add_depth_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def add_depth_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--depth`` and its companions: render one photo from your own depth map."""
+    group = parser.add_argument_group(
+        "your own depth map (one input; the depth options then work with any model)"
+    )
+    group.add_argument(
+        "--depth",
+        type=Path,
+        metavar="PATH",
+        help="depth or disparity map of the photo (8/16-bit PNG, TIFF, .npy, .pfm; any size, same aspect)",
+    )
+    group.add_argument(
+        "--depth-kind",
+        choices=("disparity", "depth"),
+        default="disparity",
+        help="disparity: larger values are nearer (default); depth: larger values are farther",
+    )
+    group.add_argument(
+        "--depth-invalid",
+        type=float,
+        metavar="V",
+        help="a value that marks unknown pixels, besides 0, NaN and inf (filled from their neighbours)",
+    )
+
+
+def _depth_disparity(args: argparse.Namespace):
+    """The (1, 1, H, W) normalised disparity of ``--depth``, or None without it."""
+    if getattr(args, "depth", None) is None:
+        return None
+    from d2f.pipeline import depth_disparity
+
+    return depth_disparity(args.depth, args.depth_kind, args.depth_invalid)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     device = resolve_device(args.device)
+    if getattr(args, "depth", None) is not None and (len(args.inputs) != 1 or args.inputs[0].is_dir()):
+        raise InputError("--depth: give exactly one input photo with its depth map")
+    disparity = _depth_disparity(args)
     jobs, failures = plan_jobs(
         args.inputs, args.output, save_defocus=args.save_defocus, overwrite=args.overwrite
     )
@@ -150,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     total = len(jobs) + len(failures)
     if jobs:
         model = load_model(args)
-        failures += _render_all(model, jobs, args, device)
+        failures += _render_all(model, jobs, args, device, disparity)
     if failures and total > 1:
         print(f"d2f render: {len(failures)} of {total} inputs failed", file=sys.stderr)
     return max((failure.exit_code for failure in failures), default=0)
@@ -296,7 +334,11 @@ def _load_weights(args: argparse.Namespace) -> torch.nn.Module:
 
 
 def _render_all(
-    model: torch.nn.Module, jobs: list[Job], args: argparse.Namespace, device: torch.device
+    model: torch.nn.Module,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    device: torch.device,
+    disparity: torch.Tensor | None = None,
 ) -> list[Failure]:
     from tqdm import tqdm
 
@@ -304,7 +346,7 @@ def _render_all(
     progress = tqdm(jobs, desc="d2f render", unit="image", file=sys.stderr, disable=len(jobs) <= 1)
     for job in progress:
         try:
-            render_job(model, job, args, device)
+            render_job(model, job, args, device, disparity)
         except D2FError as error:
             if args.debug:
                 raise
@@ -320,11 +362,17 @@ def _render_all(
     return failures
 
 
-def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
+def render_job(
+    model: torch.nn.Module,
+    job: Job,
+    args: argparse.Namespace,
+    device: torch.device,
+    disparity: torch.Tensor | None = None,
+) -> None:
     import torch.nn.functional as F
 
     from d2f.io import read_image_and_metadata, write_defocus, write_defocus_color, write_image
-    from d2f.pipeline import background_blur_scale, predict
+    from d2f.pipeline import background_blur_scale, matching_depth, predict
 
     image, metadata = read_image_and_metadata(job.source, max_megapixels=args.max_megapixels)
     blur_scale = None
@@ -337,6 +385,7 @@ def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, devic
         device=device,
         precision=args.precision,
         blur_scale=blur_scale,
+        disparity=matching_depth(disparity, tuple(image.shape[-2:]), 1),
     )
     _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders
     bokeh = output.bokeh[0].float().cpu()
