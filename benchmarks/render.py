@@ -125,17 +125,18 @@ SHAPES = (
 def shape_costs(device: str, repeats: int, defocus_kinds: list[str]) -> None:
     """Time of the fft render of each lens look at 1024x1536, and its ratio to the round disk's.
 
-    The round disk is timed again after the others, so that a machine whose load drifts shows it."""
+    The looks are timed in turn, ``repeats`` rounds, and each keeps its fastest time: on a machine
+    shared with other jobs the load drifts, and the fastest of interleaved runs compares like with like.
+    """
     height, width = 1024, 1536
     for defocus_kind in defocus_kinds:
-        looks = [*SHAPES, SHAPES[0]]
-        seconds = [
-            time_render(height, width, defocus_kind, "fft", device, repeats, aperture, cats_eye)
-            for _, aperture, cats_eye in looks
-        ]
-        reference = (seconds[0] + seconds[-1]) / 2
-        for (label, _, _), value in zip(looks, seconds, strict=True):
-            print(f"{height}x{width} {defocus_kind:>6} {label:<34} {value:8.3f} s  {value / reference:5.2f}x")
+        best = [float("inf")] * len(SHAPES)
+        for _ in range(repeats):
+            for index, (_, aperture, cats_eye) in enumerate(SHAPES):
+                seconds = time_render(height, width, defocus_kind, "fft", device, 1, aperture, cats_eye)
+                best[index] = min(best[index], seconds)
+        for (label, _, _), value in zip(SHAPES, best, strict=True):
+            print(f"{height}x{width} {defocus_kind:>6} {label:<34} {value:8.3f} s  {value / best[0]:5.2f}x")
 
 
 def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from d2f.errors import InputError
-from d2f.render import layer_masks, layered_blur
+from d2f.render import LayeredBlur, WeightedLayeredRender, layer_masks, layered_blur, weighted_layered_render
 from d2f.render.backends import blur_levels_batched, blur_levels_cropped, blur_levels_direct
 from d2f.render.kernels import (
     Aperture,
@@ -218,3 +218,17 @@ def test_every_backend_path_takes_the_shape(track_gradients):
         height, width = boxed.stack.shape[-2:]
         window = ours[..., boxed.top : boxed.top + height, boxed.left : boxed.left + width]
         torch.testing.assert_close(boxed.stack, window, atol=1e-10, rtol=0)
+
+
+def test_modules_take_the_aperture():
+    image, weight = torch.rand(1, 3, 30, 40), torch.rand(1, 1, 30, 40)
+    defocus = torch.rand(1, 1, 30, 40)
+    module = WeightedLayeredRender(kernel_sizes=(3, 7, 11), aperture=Aperture(6), cats_eye=1.0)
+    expected = weighted_layered_render(
+        image, defocus, weight, kernel_sizes=(3, 7, 11), aperture=Aperture(6), cats_eye=1.0
+    )
+    assert torch.equal(module(image, defocus, weight), expected)
+    assert "cats_eye=1.0" in repr(module)
+    blur = LayeredBlur(kernel_sizes=(3, 7, 11), aperture=Aperture(5))
+    expected = layered_blur(image, defocus, kernel_sizes=(3, 7, 11), aperture=Aperture(5))
+    assert torch.equal(blur(image, defocus), expected)
