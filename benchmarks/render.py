@@ -11,6 +11,7 @@ covers the whole frame.
     python benchmarks/render.py --device cuda --graph   # ... and the fft render replayed as a CUDA graph
     python benchmarks/render.py --device cuda --direct-max-sizes 7 11 15   # GPU: direct-level thresholds
     python benchmarks/render.py --device cuda --profile   # where the time of a 1024x1536 fft render goes
+    python benchmarks/render.py --shapes        # aperture shapes and cat's eye against the round disk
 
 Peak memory on the CPU is the peak resident set of a fresh process that renders once (so it includes
 PyTorch itself); on CUDA it is ``torch.cuda.max_memory_allocated``.
@@ -28,7 +29,7 @@ import time
 
 import torch
 
-from d2f.render import backends, weighted_layered_render
+from d2f.render import Aperture, backends, weighted_layered_render
 from timing import graph_replay_seconds
 
 SIZES = ((512, 768), (1024, 1536))
@@ -51,7 +52,9 @@ def make_inputs(height: int, width: int, defocus_kind: str, device: str):
     return [tensor.contiguous().to(device) for tensor in (image, defocus, weight)]
 
 
-def time_render(height, width, defocus_kind, backend, device, repeats) -> float:
+def time_render(
+    height, width, defocus_kind, backend, device, repeats, aperture=None, cats_eye=0.0
+) -> float:
     image, defocus, weight = make_inputs(height, width, defocus_kind, device)
     times = []
     with torch.inference_mode():
@@ -59,7 +62,9 @@ def time_render(height, width, defocus_kind, backend, device, repeats) -> float:
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            weighted_layered_render(image, defocus, weight, backend=backend)
+            weighted_layered_render(
+                image, defocus, weight, backend=backend, aperture=aperture, cats_eye=cats_eye
+            )
             if device == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
@@ -107,6 +112,33 @@ def profile_render(device: str, renders: int = 5) -> None:
     print(profiler.key_averages().table(sort_by=sort_by, row_limit=18, max_name_column_width=60))
 
 
+#: The lens looks timed by ``--shapes``: (label, aperture, cat's eye strength).
+SHAPES = (
+    ("round disk", None, 0.0),
+    ("hexagon", Aperture(6), 0.0),
+    ("pentagon, curved 0.3, turned 20", Aperture(5, 20.0, 0.3), 0.0),
+    ("round, cat's eye 1", None, 1.0),
+    ("hexagon, cat's eye 1", Aperture(6), 1.0),
+)
+
+
+def shape_costs(device: str, repeats: int, defocus_kinds: list[str]) -> None:
+    """Time of the fft render of each lens look at 1024x1536, and its ratio to the round disk's.
+
+    The looks are timed in turn, ``repeats`` rounds, and each keeps its fastest time: on a machine
+    shared with other jobs the load drifts, and the fastest of interleaved runs compares like with like.
+    """
+    height, width = 1024, 1536
+    for defocus_kind in defocus_kinds:
+        best = [float("inf")] * len(SHAPES)
+        for _ in range(repeats):
+            for index, (_, aperture, cats_eye) in enumerate(SHAPES):
+                seconds = time_render(height, width, defocus_kind, "fft", device, 1, aperture, cats_eye)
+                best[index] = min(best[index], seconds)
+        for (label, _, _), value in zip(SHAPES, best, strict=True):
+            print(f"{height}x{width} {defocus_kind:>6} {label:<34} {value:8.3f} s  {value / best[0]:5.2f}x")
+
+
 def peak_memory_mb(height, width, defocus_kind, backend, device) -> float:
     """Peak memory of one render, measured in a fresh process."""
     if device == "cuda":
@@ -143,6 +175,9 @@ def main() -> None:
         help="CUDA: only time graph replays with each of these direct-level thresholds",
     )
     parser.add_argument("--profile", action="store_true", help="only profile eager 1024x1536 fft renders")
+    parser.add_argument(
+        "--shapes", action="store_true", help="only time aperture shapes and cat's eye against the round disk"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -159,6 +194,9 @@ def main() -> None:
         return
     if args.profile:
         profile_render(args.device)
+        return
+    if args.shapes:
+        shape_costs(args.device, args.repeats, args.defocus)
         return
     header = ("size", "defocus", "direct s", "fft s", "ratio", "peak MB direct", "peak MB fft")
     print("{:>10} {:>8} {:>9} {:>8} {:>6} {:>15} {:>12}".format(*header))

@@ -19,6 +19,9 @@ A rendering keeps its photo's metadata (:func:`read_image_and_metadata`, then ``
 metadata=...)``): the ICC colour profile, so that colours mean what they meant in the input, and the EXIF
 tags that describe the photo (camera, lens, exposure, date, place), without the orientation (the pixels
 are read upright) or the thumbnail of the sharp photo.
+
+Depth maps from other tools are read by :func:`read_depth` (from :mod:`d2f.depth_maps`) as a normalised
+disparity.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from d2f.depth_maps import read_depth as read_depth  # depth maps are read there (below d2f.data)
 from d2f.errors import D2FError, ImageReadError, ImageTooLargeError, InputError
 
 PathLike = str | os.PathLike

@@ -128,6 +128,9 @@ def render_image(
     options: RenderOptions | None = None,
     precision: str = "fp32",
     max_megapixels: float | None = 50.0,
+    depth: str | os.PathLike | np.ndarray | torch.Tensor | None = None,
+    depth_kind: str = "disparity",
+    depth_invalid: float | None = None,
     **overrides: Any,
 ) -> ImageLike:
     """Render bokeh for one image (or a batch of tensors), returned as the same kind of thing.
@@ -147,13 +150,24 @@ def render_image(
     keywords named like its fields (``strength=0.5``, ``focus=(x, y)``, ``f_number=2.8``, ...; see
     :class:`d2f.options.RenderOptions`). Everything runs under ``torch.inference_mode()``, so a tensor
     result cannot take part in autograd (train with the model).
+
+    ``depth`` renders from your own depth map instead of the model's: a file (read with
+    :func:`d2f.io.read_depth`) or an (H', W') array or tensor, of the photo's aspect ratio at any size;
+    ``depth_kind`` says whether its values are ``"disparity"`` (larger is nearer) or ``"depth"``, and
+    ``depth_invalid`` names a value that marks unknown pixels (besides 0, NaN and inf), which are filled
+    from their neighbours. The depth options (``focus``, ``f_number``, ``focus_range``, ...) then work
+    with any model.
     """
     options = render_options(options, **overrides)
+    disparity = None if depth is None else depth_disparity(depth, depth_kind, depth_invalid)
     model = _resolve_model(model)
 
     def render_one(tensor: torch.Tensor) -> torch.Tensor:
         """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
-        output = predict(model, tensor.unsqueeze(0), options, device=device, precision=precision)
+        one_disparity = matching_depth(disparity, tensor.shape[-2:], 1)
+        output = predict(
+            model, tensor.unsqueeze(0), options, device=device, precision=precision, disparity=one_disparity
+        )
         return output.bokeh[0].float().cpu()
 
     if isinstance(image, (str, os.PathLike)):
@@ -167,7 +181,9 @@ def render_image(
         return bokeh.clamp(0.0, 1.0).permute(1, 2, 0).numpy().astype(image.dtype)
     if isinstance(image, torch.Tensor):
         batch, restore = _tensor_as_batch(image)
-        return restore(predict(model, batch, options, device=device, precision=precision).bokeh)
+        batch_disparity = matching_depth(disparity, batch.shape[-2:], batch.shape[0])
+        output = predict(model, batch, options, device=device, precision=precision, disparity=batch_disparity)
+        return restore(output.bokeh)
     raise InputError(
         "image: expected a path, a PIL.Image.Image, an (H, W, 3) numpy array or a tensor, "
         f"got {type(image).__name__}"
@@ -216,6 +232,36 @@ def _tensor_as_batch(image: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch
         return result.to(device=image.device, dtype=image.dtype).contiguous()
 
     return batch, restore
+
+
+def depth_disparity(
+    depth: str | os.PathLike | np.ndarray | torch.Tensor,
+    kind: str = "disparity",
+    invalid: float | None = None,
+) -> torch.Tensor:
+    """A depth map (file, array or tensor) as the (1, 1, H', W') normalised disparity a model renders from."""
+    from d2f.depth_maps import normalised_disparity, read_depth
+
+    if isinstance(depth, (str, os.PathLike)):
+        return read_depth(depth, kind, invalid)[None]
+    if isinstance(depth, (np.ndarray, torch.Tensor)):
+        return normalised_disparity(depth, kind, invalid)[None]
+    raise InputError(f"depth: expected a path, an (H, W) array or a tensor, got {type(depth).__name__}")
+
+
+def matching_depth(disparity: torch.Tensor | None, size: tuple[int, int], batch: int) -> torch.Tensor | None:
+    """``disparity`` for ``batch`` photos of ``size`` (H, W): the same aspect ratio (within 2 %) is required,
+    since a map of another shape belongs to another photo or another orientation."""
+    if disparity is None:
+        return None
+    height, width = size
+    map_height, map_width = disparity.shape[-2:]
+    if abs(math.log((map_width / map_height) / (width / height))) > 0.02:
+        raise InputError(
+            f"depth: the map is {map_width}x{map_height} but the photo {width}x{height}; expected the "
+            "same aspect ratio (a map of another photo, or rotated?)"
+        )
+    return disparity.expand(batch, -1, -1, -1)
 
 
 def _check_image_tensor(image: object, name: str, *, dims: tuple[int, ...]) -> None:

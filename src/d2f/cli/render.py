@@ -79,7 +79,42 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="output file (one input) or folder (default: PHOTO_bokeh.EXT beside each photo)",
     )
     add_options(parser)
+    add_depth_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def add_depth_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--depth`` and its companions: render one photo from your own depth map."""
+    group = parser.add_argument_group(
+        "your own depth map (one input; the depth options then work with any model)"
+    )
+    group.add_argument(
+        "--depth",
+        type=Path,
+        metavar="PATH",
+        help="depth or disparity map of the photo (8/16-bit PNG, TIFF, .npy, .pfm; any size, same aspect)",
+    )
+    group.add_argument(
+        "--depth-kind",
+        choices=("disparity", "depth"),
+        default="disparity",
+        help="disparity: larger values are nearer (default); depth: larger values are farther",
+    )
+    group.add_argument(
+        "--depth-invalid",
+        type=float,
+        metavar="V",
+        help="a value that marks unknown pixels, besides 0, NaN and inf (filled from their neighbours)",
+    )
+
+
+def _depth_disparity(args: argparse.Namespace):
+    """The (1, 1, H, W) normalised disparity of ``--depth``, or None without it."""
+    if getattr(args, "depth", None) is None:
+        return None
+    from d2f.pipeline import depth_disparity
+
+    return depth_disparity(args.depth, args.depth_kind, args.depth_invalid)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -179,13 +214,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     device = resolve_device(args.device)
+    if getattr(args, "depth", None) is not None and (len(args.inputs) != 1 or args.inputs[0].is_dir()):
+        raise InputError("--depth: give exactly one input photo with its depth map")
+    disparity = _depth_disparity(args)
     jobs, failures, skipped = plan_jobs(args.inputs, args.output, **output_settings(args))
     for failure in failures:
         _report(failure)
     total = len(jobs) + len(failures) + skipped
     if jobs:
         model = load_model(args)
-        failures += _render_all(model, jobs, args, device)
+        failures += _render_all(model, jobs, args, device, disparity)
     if failures and total > 1:
         print(f"d2f render: {len(failures)} of {total} inputs failed", file=sys.stderr)
     return max((failure.exit_code for failure in failures), default=0)
@@ -400,7 +438,11 @@ def load_weights(args: argparse.Namespace) -> torch.nn.Module:
 
 
 def _render_all(
-    model: torch.nn.Module, jobs: list[Job], args: argparse.Namespace, device: torch.device
+    model: torch.nn.Module,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    device: torch.device,
+    disparity: torch.Tensor | None = None,
 ) -> list[Failure]:
     from tqdm import tqdm
 
@@ -409,7 +451,7 @@ def _render_all(
     progress = tqdm(jobs, desc="d2f render", unit="image", file=sys.stderr, disable=quiet)
     for job in progress:
         try:
-            render_job(model, job, args, device)
+            render_job(model, job, args, device, disparity)
         except D2FError as error:
             if args.debug:
                 raise
@@ -425,11 +467,17 @@ def _render_all(
     return failures
 
 
-def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, device: torch.device) -> None:
+def render_job(
+    model: torch.nn.Module,
+    job: Job,
+    args: argparse.Namespace,
+    device: torch.device,
+    disparity: torch.Tensor | None = None,
+) -> None:
     """Render one photo and write its files, each reported once; if one fails, none stays behind."""
     from d2f.errors import ImageTooLargeError
     from d2f.io import read_image_and_metadata
-    from d2f.pipeline import background_blur_scale, predict
+    from d2f.pipeline import background_blur_scale, matching_depth, predict
 
     try:
         image, metadata = read_image_and_metadata(job.source, max_megapixels=args.max_megapixels)
@@ -445,6 +493,7 @@ def render_job(model: torch.nn.Module, job: Job, args: argparse.Namespace, devic
         device=device,
         precision=args.precision,
         blur_scale=blur_scale,
+        disparity=matching_depth(disparity, tuple(image.shape[-2:]), 1),
     )
     if job.depth is not None and output.disparity is None:
         raise InputError("--save-depth: this render has no depth map to save")

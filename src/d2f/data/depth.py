@@ -4,7 +4,8 @@ Stereo disparity is proportional to inverse depth, so the thin-lens CoC is linea
 ``coc = strength * (disparity - focus_disparity)`` (positive in front of the focus plane, like
 :func:`d2f.render.scene.thin_lens_coc`). Real disparity maps have holes (occlusions, no texture):
 scikit-image's Middlebury "motorcycle" marks them with ``inf``, OpenCV's "aloe" ground truth with 0.
-They are filled with the nearest known value, so no NaN ever reaches the maps.
+They are filled with the nearest known value (:func:`d2f.depth_maps.fill_unknown`, which lives below
+:mod:`d2f.io` so that reading a user's depth map fills it the same way), so no NaN ever reaches the maps.
 """
 
 from __future__ import annotations
@@ -12,48 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from d2f.errors import DataError, InputError
+from d2f.depth_maps import fill_unknown, known_disparity
+from d2f.errors import InputError
 from d2f.render.kernels import diameter_to_defocus
-
-
-def _as_map(disparity: object) -> torch.Tensor:
-    """(H, W), (1, H, W) array or tensor as a float32 (1, H, W) tensor on the CPU."""
-    if isinstance(disparity, np.ndarray):
-        disparity = torch.from_numpy(np.asarray(disparity, dtype=np.float32))
-    if not isinstance(disparity, torch.Tensor):
-        raise InputError(f"disparity: expected an array or a tensor, got {type(disparity).__name__}")
-    if disparity.dim() == 2:
-        disparity = disparity[None]
-    if disparity.dim() != 3 or disparity.shape[0] != 1 or min(disparity.shape) < 1:
-        raise InputError(f"disparity: expected shape (H, W) or (1, H, W), got {tuple(disparity.shape)}")
-    return disparity.detach().to(device="cpu", dtype=torch.float32)
-
-
-def known_disparity(disparity: torch.Tensor) -> torch.Tensor:
-    """Mask of measured pixels: finite and > 0 (inf, NaN and 0 mark unknown pixels)."""
-    return torch.isfinite(disparity) & (disparity > 0)
-
-
-def fill_unknown(disparity: object, known: torch.Tensor | None = None) -> torch.Tensor:
-    """Disparity (1, H, W) with every unknown pixel set to its nearest known neighbour's value.
-
-    Args:
-        disparity: (H, W) or (1, H, W) array or tensor.
-        known: bool mask of measured pixels, same shape; default :func:`known_disparity`.
-    """
-    disparity = _as_map(disparity)
-    known = known_disparity(disparity) if known is None else _as_map(known).bool()
-    if known.shape != disparity.shape:
-        raise InputError(f"known: expected shape {tuple(disparity.shape)}, got {tuple(known.shape)}")
-    if not bool(known.any()):
-        raise DataError("disparity: no known pixel (all are inf, NaN or <= 0)")
-    if bool(known.all()):
-        return disparity.clone()
-    from scipy import ndimage  # scikit-image's dependency; imported here to keep `import d2f.data` quick
-
-    # For each pixel, the indices of the nearest known pixel (Euclidean distance).
-    _, (rows, columns) = ndimage.distance_transform_edt(~known[0].numpy(), return_indices=True)
-    return disparity[0][torch.from_numpy(rows), torch.from_numpy(columns)][None]
 
 
 def central_focus_disparity(disparity: torch.Tensor) -> float:

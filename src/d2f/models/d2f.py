@@ -19,7 +19,7 @@ from d2f.models.fusion_net import FusionNet
 from d2f.models.radiance_net import RadianceNet
 from d2f.options import RenderOptions, option_specs, render_options
 from d2f.render.checks import check_finite, check_non_negative, check_same_size, check_tensor
-from d2f.render.kernels import defocus_to_diameter, diameter_to_defocus
+from d2f.render.kernels import Aperture, defocus_to_diameter, diameter_to_defocus
 from d2f.render.layered import weighted_layered_render
 from d2f.render.lens import central_focus, coc_fraction, disparity_at, thin_lens_defocus, weighted_median
 from d2f.render.radiance import saturation_weight
@@ -279,8 +279,15 @@ class D2F(nn.Module):
         )
         rendered_defocus = defocus.clamp(0, 1) if config.clamp_defocus else defocus
         kernel_sizes = scale_kernels(config.kernel_sizes, kernel_scale)
+        aperture = Aperture(options.aperture_blades, options.aperture_rotation, options.aperture_curvature)
         bokeh_small = weighted_layered_render(
-            image_small, rendered_defocus, weight, kernel_sizes=kernel_sizes, alpha=config.alpha
+            image_small,
+            rendered_defocus,
+            weight,
+            kernel_sizes=kernel_sizes,
+            alpha=config.alpha,
+            aperture=aperture,
+            cats_eye=options.cats_eye,
         ).to(image_small.dtype)
         return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from d2f.render.kernels import soft_disk_kernel, soft_disk_spectra, soft_disk_spectrum
+from d2f.render.kernels import Aperture, aperture_kernel, aperture_spectra
 
 # On the CPU, kernels up to this diameter are applied by direct convolution (cheaper than a transform).
 DIRECT_MAX_SIZE = 11
@@ -76,20 +76,20 @@ def next_fast_size(size: int, *, even: bool = False) -> int:
 
 
 def blur_levels_direct(
-    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], aperture: Aperture | None = None
 ) -> Iterator[BlurredLevel | None]:
     """The literal form: one depthwise convolution of the whole frame per level."""
     mode = padding_mode(*values.shape[-2:], max(sizes))
     channels = 1 + values.shape[1]
     for level in range(len(sizes), 0, -1):
         size = sizes[level - 1]
-        kernel = soft_disk_kernel(size, device=values.device, dtype=values.dtype)
+        kernel = convolution_weight(size, aperture, values)
         stacked = F.pad(stack_level(values, masks, level), (size // 2,) * 4, mode=mode)
         yield BlurredLevel(F.conv2d(stacked, kernel.expand(channels, 1, size, size), groups=channels), 0, 0)
 
 
 def blur_levels_cropped(
-    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...]
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], aperture: Aperture | None = None
 ) -> Iterator[BlurredLevel | None]:
     """Blur each level only over the bounding box that its mask can reach (see the module docstring)."""
     height, width = values.shape[-2:]
@@ -119,10 +119,11 @@ def blur_levels_cropped(
         )
         mask = padded_masks[:, level - 1 : level][window]
         if size > DIRECT_MAX_SIZE and not track_gradients:
-            yield BlurredLevel(_valid_fft_blur_of_level(mask, padded_values[window], size), top, left)
+            blurred = _valid_fft_blur_of_level(mask, padded_values[window], size, aperture)
+            yield BlurredLevel(blurred, top, left)
             continue
         stacked = torch.cat([mask, mask * padded_values[window]], dim=1)
-        yield BlurredLevel(_valid_blur(stacked, size), top, left)
+        yield BlurredLevel(_valid_blur(stacked, size, aperture), top, left)
 
 
 def blur_levels_batched(
@@ -131,6 +132,7 @@ def blur_levels_batched(
     sizes: tuple[int, ...],
     chunk_bytes: int = CHUNK_BYTES,
     direct_max_size: int | None = None,
+    aperture: Aperture | None = None,
 ) -> Iterator[BlurredLevel | None]:
     """Whole-frame transforms of as many levels at once as ``chunk_bytes`` of spectra allow.
 
@@ -158,7 +160,7 @@ def blur_levels_batched(
         per_chunk = max(1, chunk_bytes // spectrum_bytes)
         for first in range(0, len(fft_levels), per_chunk):
             chunk = fft_levels[first : first + per_chunk]
-            blurred = _fft_blur_of_levels(padded_values, padded_masks, chunk, sizes, fft_shape)
+            blurred = _fft_blur_of_levels(padded_values, padded_masks, chunk, sizes, fft_shape, aperture)
             kept = blurred[..., margin : margin + height, margin : margin + width]
             for index in range(len(chunk)):
                 yield BlurredLevel(kept[:, index], 0, 0)
@@ -168,7 +170,7 @@ def blur_levels_batched(
         window += (slice(margin - radius, margin + width + radius),)
         mask = padded_masks[:, level - 1 : level][window]
         stacked = torch.cat([mask, mask * padded_values[window]], dim=1)
-        yield BlurredLevel(_valid_direct_blur(stacked, sizes[level - 1]), 0, 0)
+        yield BlurredLevel(_valid_direct_blur(stacked, sizes[level - 1], aperture), 0, 0)
 
 
 def _fft_blur_of_levels(
@@ -177,12 +179,13 @@ def _fft_blur_of_levels(
     levels: list[int],
     sizes: tuple[int, ...],
     fft_shape: tuple[int, int],
+    aperture: Aperture | None = None,
 ) -> torch.Tensor:
     """(N, len(levels), 1 + C, Fh, Fw): the padded stacks of ``levels`` (consecutive, from the farthest)
     blurred by circular convolution."""
     level_sizes = [sizes[level - 1] for level in levels]
-    spectra = soft_disk_spectra(
-        level_sizes, fft_shape, device=padded_values.device, dtype=padded_values.dtype
+    spectra = aperture_spectra(
+        level_sizes, fft_shape, aperture, device=padded_values.device, dtype=padded_values.dtype
     )[None, :, None]
     # The chunk's levels run from far to near: its masks are a flipped slice (no index tensor to copy).
     chunk_masks = padded_masks[:, levels[-1] - 1 : levels[0]].flip(1).unsqueeze(2)  # (N, k, 1, Hp, Wp)
@@ -210,22 +213,31 @@ def _dilated_extent(used: torch.Tensor, radius: int) -> tuple[int, int] | None:
     return max(first - radius, 0), min(last + 1 + radius, used.numel())
 
 
-def _valid_blur(window: torch.Tensor, size: int) -> torch.Tensor:
+def convolution_weight(size: int, aperture: Aperture | None, like: torch.Tensor) -> torch.Tensor:
+    """The kernel as ``F.conv2d`` wants it: flipped, since conv2d correlates and a blur convolves (a
+    no-op for the symmetric round kernels, whose values stay exactly those of today)."""
+    kernel = aperture_kernel(size, aperture, device=like.device, dtype=like.dtype)
+    return kernel if aperture is None or aperture.is_round else kernel.flip((0, 1))
+
+
+def _valid_blur(window: torch.Tensor, size: int, aperture: Aperture | None = None) -> torch.Tensor:
     """Blur without padding: (N, C, h + 2r, w + 2r) -> (N, C, h, w); direct for small kernels, else FFT."""
     if size <= DIRECT_MAX_SIZE:
-        return _valid_direct_blur(window, size)
+        return _valid_direct_blur(window, size, aperture)
     fft_shape = _transform_shape(*window.shape[-2:])
-    return _filter_and_crop(torch.fft.rfft2(window, s=fft_shape), window, fft_shape, size)
+    return _filter_and_crop(torch.fft.rfft2(window, s=fft_shape), window, fft_shape, size, aperture)
 
 
-def _valid_direct_blur(window: torch.Tensor, size: int) -> torch.Tensor:
+def _valid_direct_blur(window: torch.Tensor, size: int, aperture: Aperture | None = None) -> torch.Tensor:
     """Depthwise convolution without padding: (N, C, h + 2r, w + 2r) -> (N, C, h, w)."""
     channels = window.shape[1]
-    kernel = soft_disk_kernel(size, device=window.device, dtype=window.dtype)
+    kernel = convolution_weight(size, aperture, window)
     return F.conv2d(window, kernel.expand(channels, 1, size, size), groups=channels)
 
 
-def _valid_fft_blur_of_level(mask: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
+def _valid_fft_blur_of_level(
+    mask: torch.Tensor, values: torch.Tensor, size: int, aperture: Aperture | None = None
+) -> torch.Tensor:
     """:func:`_valid_blur` of ``[mask, mask * values]`` by FFT, without autograd.
 
     The stack is written straight into the zero-padded transform buffer (no concatenation, no second
@@ -237,7 +249,7 @@ def _valid_fft_blur_of_level(mask: torch.Tensor, values: torch.Tensor, size: int
     buffer = mask.new_zeros(batch, 1 + channels, *fft_shape)
     buffer[:, :1, :window_h, :window_w] = mask
     torch.mul(mask, values, out=buffer[:, 1:, :window_h, :window_w])
-    return _filter_and_crop(torch.fft.rfft2(buffer), mask, fft_shape, size)
+    return _filter_and_crop(torch.fft.rfft2(buffer), mask, fft_shape, size, aperture)
 
 
 def _transform_shape(window_h: int, window_w: int) -> tuple[int, int]:
@@ -246,11 +258,15 @@ def _transform_shape(window_h: int, window_w: int) -> tuple[int, int]:
 
 
 def _filter_and_crop(
-    spectrum: torch.Tensor, window: torch.Tensor, fft_shape: tuple[int, int], size: int
+    spectrum: torch.Tensor,
+    window: torch.Tensor,
+    fft_shape: tuple[int, int],
+    size: int,
+    aperture: Aperture | None = None,
 ) -> torch.Tensor:
     """Multiply ``spectrum`` (of a zero-padded ``window``) by the kernel's in place, invert, and keep the
     pixels whose kernel lies inside the window."""
-    spectrum.mul_(soft_disk_spectrum(size, fft_shape, device=window.device, dtype=window.dtype))
+    spectrum.mul_(aperture_spectra((size,), fft_shape, aperture, device=window.device, dtype=window.dtype)[0])
     blurred = torch.fft.irfft2(spectrum, s=fft_shape)
     radius = size // 2
     window_h, window_w = window.shape[-2:]

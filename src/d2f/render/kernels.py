@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -51,6 +53,147 @@ def soft_disk_kernel(
     kernel = _soft_disk_profile(radius**2, squared_distance)
     kernel = kernel / kernel.sum()
     return kernel.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+@dataclass(frozen=True)
+class Aperture:
+    """The shape of the lens's aperture, which every blur kernel takes.
+
+    Attributes:
+        blades: 0 for a round aperture, else 3 to 12: a regular polygon of that many blades whose
+            corners touch the kernel's circle (its diameter is the kernel's).
+        rotation: degrees counter-clockwise of the polygon; at 0 one corner points straight up.
+        curvature: 0 straight blades, 1 round (the circle itself); in between, each edge bulges out
+            towards the circle (the boundary radius is blended linearly).
+        clip: optical vignetting (cat's eye), ``(x, y)`` with y pointing down, as a fraction of the
+            kernel's radius: the shape is intersected with two discs of its radius centred at
+            ``+clip / 2`` and ``-clip / 2``, which leaves a lens shape whose long axis is
+            perpendicular to ``clip``. ``(0, 0)`` clips nothing.
+    """
+
+    blades: int = 0
+    rotation: float = 0.0
+    curvature: float = 0.0
+    clip: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.blades, bool) or self.blades not in (0, *range(3, 13)):
+            raise InputError(
+                f"aperture blades: expected 0 (round) or an integer from 3 to 12, got {self.blades!r}"
+            )
+        if not math.isfinite(self.rotation):
+            raise InputError(f"aperture rotation: expected a finite number of degrees, got {self.rotation!r}")
+        if not 0 <= self.curvature <= 1:
+            raise InputError(f"aperture curvature: expected a number from 0 to 1, got {self.curvature!r}")
+        if len(self.clip) != 2 or not all(math.isfinite(part) and abs(part) <= 2 for part in self.clip):
+            raise InputError(f"aperture clip: expected two finite numbers within [-2, 2], got {self.clip!r}")
+
+    @property
+    def is_round(self) -> bool:
+        """True where the kernels are today's soft disks exactly."""
+        return (self.blades == 0 or self.curvature == 1) and self.clip == (0.0, 0.0)
+
+    def with_clip(self, clip: tuple[float, float]) -> Aperture:
+        """This aperture vignetted by ``clip`` (see the class docstring)."""
+        return dataclasses.replace(self, clip=(float(clip[0]), float(clip[1])))
+
+
+ROUND = Aperture()
+
+
+def aperture_kernel(
+    size: int,
+    aperture: Aperture | None = None,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Kernel of diameter ``size`` in the shape of ``aperture``, soft-edged like the soft disk, sum 1.
+
+    The soft disk's profile ``0.5 + 0.5 * tanh(0.25 * (R**2 - d**2) + 0.5)`` with ``R**2`` replaced by
+    the squared boundary radius of the shape in the pixel's direction (so the rim falls off over about
+    a pixel everywhere); the vignetting discs are intersected by taking the minimum of the profiles.
+    Row ``i``, column ``j`` is the offset ``(y, x) = (i - r, j - r)``: this is the point spread
+    function itself, so a light renders as this picture (convolution, not correlation).
+
+    Args:
+        size: odd diameter in pixels, >= 1.
+        aperture: the shape; None or a round one gives :func:`soft_disk_kernel` exactly.
+
+    Returns:
+        Tensor of shape ``(size, size)``, non-negative, summing to 1.
+    """
+    if aperture is None or aperture.is_round:
+        return soft_disk_kernel(size, device=device, dtype=dtype)
+    (size,) = check_kernel_sizes((size,))
+    radius = size // 2
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64, device=float64_device(device))
+    y, x = offsets[:, None], offsets[None, :]
+    kernel = _aperture_profile(radius, aperture, x, y)
+    kernel = kernel / kernel.sum()
+    return kernel.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def _aperture_profile(radius: int, aperture: Aperture, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The unnormalised soft profile of ``aperture`` at offsets ``x``, ``y`` (y down), kernel radius r."""
+    squared_distance = x**2 + y**2
+    if aperture.blades == 0 or aperture.curvature == 1:
+        squared_radius: float | torch.Tensor = float(radius**2)
+    else:
+        sector = 2 * math.pi / aperture.blades
+        corner = math.pi / 2 + math.radians(aperture.rotation)
+        angle = torch.atan2(-y, x)
+        # Angle from the edge's middle within its sector; a polygon's boundary radius is apothem / cos.
+        within = torch.remainder(angle - corner, sector) - sector / 2
+        polygon = radius * math.cos(sector / 2) / torch.cos(within)
+        boundary = aperture.curvature * radius + (1 - aperture.curvature) * polygon
+        squared_radius = boundary**2
+    profile = _soft_disk_profile(squared_radius, squared_distance)
+    clip_x, clip_y = aperture.clip
+    if clip_x or clip_y:
+        shift_x, shift_y = clip_x * radius / 2, clip_y * radius / 2
+        for sign in (1, -1):
+            shifted = (x - sign * shift_x) ** 2 + (y - sign * shift_y) ** 2
+            profile = torch.minimum(profile, _soft_disk_profile(float(radius**2), shifted))
+    return profile
+
+
+def aperture_spectra(
+    sizes: Sequence[int],
+    fft_shape: tuple[int, int],
+    aperture: Aperture | None = None,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Spectra ``(len(sizes), Fh, Fw // 2 + 1)`` of :func:`aperture_kernel` centred at the origin.
+
+    A round aperture gives :func:`soft_disk_spectra` (real). Other shapes are neither even in x nor in
+    y, so their spectra are complex: ``torch.fft.rfft2`` of each kernel placed on the ``fft_shape``
+    grid with its centre at (0, 0) (offsets wrapped around), which multiplied with an image's
+    spectrum convolves it with the kernel.
+    """
+    if aperture is None or aperture.is_round:
+        return soft_disk_spectra(sizes, fft_shape, device=device, dtype=dtype)
+    sizes = check_kernel_sizes(sizes)
+    fft_height, fft_width = fft_shape
+    max_radius = max(sizes) // 2
+    if max_radius >= min(fft_height, fft_width):
+        raise InputError(
+            f"fft_shape: expected both sides above the kernel radius {max_radius}, got {fft_shape}"
+        )
+    dtype = dtype or torch.get_default_dtype()
+    grid = torch.zeros(len(sizes), fft_height, fft_width, device=device, dtype=dtype)
+    for index, size in enumerate(sizes):
+        kernel = aperture_kernel(size, aperture, device=device, dtype=dtype)
+        radius = size // 2
+        # Offsets -r..r wrapped onto the grid: the centre at (0, 0), negative offsets at the far end.
+        rolled = torch.roll(kernel, shifts=(-radius, -radius), dims=(0, 1))
+        grid[index, :radius + 1, :radius + 1] = rolled[:radius + 1, :radius + 1]
+        grid[index, :radius + 1, fft_width - radius:] = rolled[:radius + 1, radius + 1:]
+        grid[index, fft_height - radius:, :radius + 1] = rolled[radius + 1:, :radius + 1]
+        grid[index, fft_height - radius:, fft_width - radius:] = rolled[radius + 1:, radius + 1:]
+    return torch.fft.rfft2(grid)
 
 
 def _soft_disk_profile(squared_radius: float | torch.Tensor, squared_distance: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ replicating the border instead (so they still agree).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -32,7 +33,7 @@ from d2f.render.checks import (
     check_tensor,
     compute_dtype,
 )
-from d2f.render.kernels import KERNEL_SIZES, check_kernel_sizes, float64_device
+from d2f.render.kernels import KERNEL_SIZES, Aperture, check_kernel_sizes, float64_device
 
 BACKENDS = ("auto", "direct", "fft")
 
@@ -41,6 +42,15 @@ _EPSILON = 1e-10
 
 # Below this many pixels per image the direct backend is faster than the FFT set-up.
 _DIRECT_MAX_PIXELS = 48 * 48
+
+#: Cat's eye: the frame is cut into this many zones per side (odd, so the centre zone is round), each
+#: rendered with the kernels of its centre; neighbouring zones cross-fade over a quarter of a zone.
+CATS_EYE_ZONES = 3
+
+#: Cat's eye: the clipping discs' displacement, in kernel radii, per unit of strength and of the
+#: distance from the frame's centre (1 at the corners); capped where the lens shape would vanish.
+CATS_EYE_SHIFT = 1.2
+_MAX_CATS_EYE_SHIFT = 1.8
 
 
 def layer_masks(defocus: torch.Tensor, num_levels: int = 15, alpha: float = 100.0) -> torch.Tensor:
@@ -81,6 +91,8 @@ def layered_blur(
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
     alpha: float = 100.0,
     backend: str = "auto",
+    aperture: Aperture | None = None,
+    cats_eye: float = 0.0,
 ) -> torch.Tensor:
     """Blur ``x`` layer by layer according to ``defocus`` and composite back to front.
 
@@ -90,6 +102,11 @@ def layered_blur(
         kernel_sizes: odd kernel diameters of levels 1 .. L - 1.
         alpha: sharpness of the layer masks.
         backend: ``"direct"``, ``"fft"`` or ``"auto"`` (the faster one for the size and device).
+        aperture: the kernels' shape (:class:`d2f.render.kernels.Aperture`); None: round.
+        cats_eye: optical vignetting, >= 0 (0 off, 1 a fast 50 mm wide open): towards the frame's
+            edges the kernels are clipped into cat's eyes whose long axis is tangential. The frame is
+            rendered in :data:`CATS_EYE_ZONES` x :data:`CATS_EYE_ZONES` zones, each with the kernels of
+            its centre, cross-faded (see docs/lens-controls.md for the error of this approximation).
 
     Returns:
         (N, C, H, W) in float32 or float64 (the wider of the inputs' dtypes and float32).
@@ -99,7 +116,9 @@ def layered_blur(
     check_finite(x, "x")
     dtype = compute_dtype(x, defocus)
     with _full_precision(x):
-        accumulated, coverage = _render_layers(x.to(dtype), defocus.to(dtype), kernel_sizes, alpha, backend)
+        accumulated, coverage = _render_layers(
+            x.to(dtype), defocus.to(dtype), kernel_sizes, alpha, backend, aperture, cats_eye
+        )
         return accumulated / (coverage + _EPSILON)
 
 
@@ -111,6 +130,8 @@ def weighted_layered_render(
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
     alpha: float = 100.0,
     backend: str = "auto",
+    aperture: Aperture | None = None,
+    cats_eye: float = 0.0,
 ) -> torch.Tensor:
     """Radiance-weighted layered rendering: ``layered_blur(I * W) / (layered_blur(W) + 1e-10)``.
 
@@ -121,7 +142,7 @@ def weighted_layered_render(
         defocus: (N, 1, H, W) defocus map.
         weight: (N, 1, H, W) or (N, 3, H, W) non-negative radiance weight, e.g. from
             :func:`d2f.render.saturation_weight`.
-        kernel_sizes, alpha, backend: as for :func:`layered_blur`.
+        kernel_sizes, alpha, backend, aperture, cats_eye: as for :func:`layered_blur`.
 
     Returns:
         (N, 3, H, W) bokeh image, in float32 or float64.
@@ -138,7 +159,9 @@ def weighted_layered_render(
         image, defocus, weight = image.to(dtype), defocus.to(dtype), weight.to(dtype)
         weight = weight.expand_as(image)
         values = torch.cat([image * weight, weight], dim=1)
-        accumulated, coverage = _render_layers(values, defocus, kernel_sizes, alpha, backend)
+        accumulated, coverage = _render_layers(
+            values, defocus, kernel_sizes, alpha, backend, aperture, cats_eye
+        )
         radiance = accumulated[:, :3] / (coverage + _EPSILON)
         total_weight = accumulated[:, 3:] / (coverage + _EPSILON)
         return radiance / (total_weight + _EPSILON)
@@ -171,18 +194,96 @@ def _render_layers(
     kernel_sizes: Sequence[int],
     alpha: float,
     backend: str,
+    aperture: Aperture | None = None,
+    cats_eye: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite the blurred layers back to front; returns the accumulated values and coverage."""
     sizes = check_kernel_sizes(kernel_sizes)
+    resolve_backend(backend, 1, 1, values.device)  # a bad name is an error before any work
+    if aperture is not None and not isinstance(aperture, Aperture):
+        raise InputError(f"aperture: expected a d2f.render.kernels.Aperture, got {type(aperture).__name__}")
+    if isinstance(cats_eye, bool) or not isinstance(cats_eye, (int, float)) or not 0 <= cats_eye < math.inf:
+        raise InputError(f"cats_eye: expected a finite number >= 0, got {cats_eye!r}")
+    if cats_eye == 0:
+        return _render_layers_with(values, defocus, sizes, alpha, backend, aperture)
+    return _render_zones(values, defocus, sizes, alpha, backend, aperture or Aperture(), float(cats_eye))
+
+
+def _render_zones(
+    values: torch.Tensor,
+    defocus: torch.Tensor,
+    sizes: tuple[int, ...],
+    alpha: float,
+    backend: str,
+    aperture: Aperture,
+    cats_eye: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cat's eye: each zone rendered over its window with the kernels of its centre, cross-faded.
+
+    A zone's window reaches the largest kernel radius beyond the pixels it is kept for (or the frame's
+    edge, padded as the whole frame is), so those pixels equal a whole-frame render with its kernels.
+    """
+    height, width = values.shape[-2:]
+    margin = max(sizes) // 2
+    half_diagonal = max(1e-9, 0.5 * (height**2 + width**2) ** 0.5)
+    composite = values.new_zeros(values.shape[0], 1 + values.shape[1], height, width)
+    for rows, row_weight, centre_y in _zone_weights(height, values):
+        for columns, column_weight, centre_x in _zone_weights(width, values):
+            shift = cats_eye * CATS_EYE_SHIFT / half_diagonal
+            clip_x, clip_y = (centre_x - width / 2) * shift, (centre_y - height / 2) * shift
+            length = (clip_x**2 + clip_y**2) ** 0.5
+            if length > _MAX_CATS_EYE_SHIFT:
+                clip_x, clip_y = clip_x * _MAX_CATS_EYE_SHIFT / length, clip_y * _MAX_CATS_EYE_SHIFT / length
+            top, bottom = max(0, rows[0] - margin), min(height, rows[1] + margin)
+            left, right = max(0, columns[0] - margin), min(width, columns[1] + margin)
+            window = (..., slice(top, bottom), slice(left, right))
+            accumulated, coverage = _render_layers_with(
+                values[window], defocus[window], sizes, alpha, backend, aperture.with_clip((clip_x, clip_y))
+            )
+            kept = (..., slice(rows[0] - top, rows[1] - top), slice(columns[0] - left, columns[1] - left))
+            zone = torch.cat([coverage[kept], accumulated[kept]], dim=1)
+            weight = row_weight[:, None] * column_weight[None, :]
+            composite[..., rows[0] : rows[1], columns[0] : columns[1]] += zone * weight
+    return composite[:, 1:], composite[:, :1]
+
+
+def _zone_weights(length: int, like: torch.Tensor) -> list[tuple[tuple[int, int], torch.Tensor, float]]:
+    """Along one axis: each zone's span ``[start, stop)``, its weights there (a partition of unity:
+    linear cross-fades a quarter of a zone wide around the borders) and its centre."""
+    zones = CATS_EYE_ZONES
+    zone = length / zones
+    fade = zone / 4
+    positions = torch.arange(length, device=like.device, dtype=like.dtype) + 0.5
+    result = []
+    for index in range(zones):
+        start, stop = index * zone, (index + 1) * zone
+        rising = ((positions - (start - fade / 2)) / fade).clamp(0, 1) if index > 0 else 1.0
+        falling = (((stop + fade / 2) - positions) / fade).clamp(0, 1) if index < zones - 1 else 1.0
+        weights = positions.new_ones(length) * rising * falling
+        used = (weights > 0).nonzero()
+        span = (int(used[0]), int(used[-1]) + 1)
+        result.append((span, weights[span[0] : span[1]], (start + stop) / 2))
+    return result
+
+
+def _render_layers_with(
+    values: torch.Tensor,
+    defocus: torch.Tensor,
+    sizes: tuple[int, ...],
+    alpha: float,
+    backend: str,
+    aperture: Aperture | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_render_layers` with one kernel set over the whole frame."""
     height, width = values.shape[-2:]
     backend = resolve_backend(backend, height, width, values.device)
     masks = layer_masks(defocus, len(sizes) + 1, alpha)
     if backend == "direct":
-        blurred_levels = blur_levels_direct(values, masks, sizes)
+        blurred_levels = blur_levels_direct(values, masks, sizes, aperture)
     elif values.device.type == "cpu":
-        blurred_levels = blur_levels_cropped(values, masks, sizes)
+        blurred_levels = blur_levels_cropped(values, masks, sizes, aperture)
     else:
-        blurred_levels = blur_levels_batched(values, masks, sizes)
+        blurred_levels = blur_levels_batched(values, masks, sizes, aperture=aperture)
     # Channel 0 is the coverage, the others the accumulated values: both are composited alike.
     composite = values.new_zeros(values.shape[0], 1 + values.shape[1], height, width)
     track_gradients = torch.is_grad_enabled() and (values.requires_grad or defocus.requires_grad)

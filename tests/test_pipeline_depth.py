@@ -1,0 +1,75 @@
+"""render_image with your own depth map: the depth options then work with a model that predicts defocus."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from d2f.errors import InputError
+from d2f.models import D2F
+from d2f.pipeline import depth_disparity, predict, render_image
+from tiny_models import TINY_LITE
+
+
+@pytest.fixture(scope="module")
+def model() -> D2F:
+    torch.manual_seed(0)
+    return D2F(dataclasses.replace(TINY_LITE, working_long_side=128)).eval()
+
+
+def photo() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+
+
+def ground(height: int = 24, width: int = 32) -> np.ndarray:
+    """Depth in metres: 20 m at the top row, 1 m at the bottom (a receding ground)."""
+    return np.repeat(np.linspace(20.0, 1.0, height)[:, None], width, axis=1).astype(np.float32)
+
+
+def test_depth_array_and_file_render_alike(model: D2F, tmp_path: Path) -> None:
+    np.save(tmp_path / "depth.npy", ground())
+    options = {"focus": (32.0, 47.0), "f_number": 1.4}  # focused on the nearest, bottom row
+    from_array = render_image(photo(), model, "cpu", depth=ground(), depth_kind="depth", **options)
+    from_file = render_image(
+        photo(), model, "cpu", depth=tmp_path / "depth.npy", depth_kind="depth", **options
+    )
+    assert from_array.shape == (48, 64, 3) and np.array_equal(from_array, from_file)
+    image = torch.from_numpy(photo()).permute(2, 0, 1)[None].float() / 255
+    disparity = depth_disparity(ground(), "depth")
+    output = predict(model, image, device="cpu", disparity=disparity, **options)
+    # The bottom (near) rows stay sharper than the far top rows.
+    defocus = output.defocus[0, 0]
+    assert float(defocus[-3:].mean()) < float(defocus[:3].mean())
+
+
+def test_depth_options_need_a_depth_map(model: D2F) -> None:
+    with pytest.raises(InputError, match=r"^f_number: this model predicts defocus"):
+        render_image(photo(), model, "cpu", f_number=2.0)
+    render_image(photo(), model, "cpu", f_number=2.0, depth=ground())
+
+
+def test_a_map_of_another_shape_is_refused(model: D2F) -> None:
+    with pytest.raises(InputError, match="depth: the map is 48x24 but the photo 64x48"):
+        render_image(photo(), model, "cpu", depth=ground(24, 48))
+    with pytest.raises(InputError, match="depth: expected a path"):
+        render_image(photo(), model, "cpu", depth=[[1.0]])
+
+
+def test_batches_of_tensors_share_the_map(model: D2F) -> None:
+    batch = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+    bokeh = render_image(batch, model, "cpu", depth=torch.from_numpy(ground()), f_number=2.0)
+    single = render_image(batch[1], model, "cpu", depth=torch.from_numpy(ground()), f_number=2.0)
+    assert bokeh.shape == batch.shape
+    torch.testing.assert_close(bokeh[1], single, atol=1e-5, rtol=0)
+
+
+def test_depth_png_from_a_phone(model: D2F, tmp_path: Path) -> None:
+    disparity = (255 * np.linspace(0.1, 1.0, 24)[:, None].repeat(32, axis=1)).astype(np.uint8)
+    Image.fromarray(disparity).save(tmp_path / "portrait_depth.png")
+    bokeh = render_image(photo(), model, "cpu", depth=tmp_path / "portrait_depth.png", focus=(32.0, 47.0))
+    assert bokeh.shape == (48, 64, 3)
