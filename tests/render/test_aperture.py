@@ -166,6 +166,18 @@ FAR = FRAME - 1 - 45
 
 
 class TestCatsEye:
+    @pytest.mark.parametrize("size", [(1, 2), (7, 5), (40, 52), (50, 76)])
+    @pytest.mark.parametrize("backend", ["direct", "fft"])
+    def test_zones_render_like_the_whole_frame(self, size, backend):
+        """With a vanishing strength every zone has the round kernels: the zones, their windows and
+        their cross-fades then give the whole-frame render back."""
+        generator = torch.Generator().manual_seed(1)
+        image = torch.rand(1, 3, *size, generator=generator, dtype=torch.float64)
+        defocus = torch.rand(1, 1, *size, generator=generator, dtype=torch.float64)
+        whole = layered_blur(image, defocus, backend=backend)
+        zones = layered_blur(image, defocus, backend=backend, cats_eye=1e-12)
+        torch.testing.assert_close(zones, whole, atol=1e-9, rtol=0)
+
     def test_centre_is_the_round_disc(self):
         round_disc, _ = impulse_response(None, size=FRAME, backend="fft")
         centre, _ = impulse_response(None, size=FRAME, cats_eye=1.0, backend="fft")
