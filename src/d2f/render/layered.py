@@ -46,7 +46,7 @@ _DIRECT_MAX_PIXELS = 48 * 48
 
 #: Cat's eye: the frame is cut into this many zones per side (odd, so the centre zone is round), each
 #: rendered with the kernels of its centre; neighbouring zones cross-fade over a quarter of a zone.
-CATS_EYE_ZONES = 3
+CATS_EYE_ZONES = 5
 
 #: Cat's eye: the clipping discs' displacement, in kernel radii, per unit of strength and of the
 #: distance from the frame's centre (1 at the corners); capped where the lens shape would vanish.
