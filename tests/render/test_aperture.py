@@ -228,17 +228,21 @@ def test_bad_apertures_are_one_line_errors():
         layered_blur(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), cats_eye=-1.0)
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("track_gradients", [False, True])
-def test_every_backend_path_takes_the_shape(track_gradients):
-    """The whole-frame batched path (the GPU's), the cropped path (the CPU's) and the direct one agree."""
+def test_every_backend_path_takes_the_shape(track_gradients, padded):
+    """The whole-frame batched path (the GPU's), the cropped path (the CPU's) and the direct one agree,
+    also on windows that carry their surroundings (``padded``, as the cat's eye's zones are)."""
     sizes = (3, 7, 13, 25)
     values = torch.rand(1, 2, 40, 52, dtype=torch.float64, requires_grad=track_gradients)
     masks = layer_masks(torch.rand(1, 1, 40, 52, dtype=torch.float64), len(sizes) + 1)
     aperture = Aperture(5, 20.0, 0.2, clip=(0.5, 0.3))
-    direct = [level.stack for level in blur_levels_direct(values, masks, sizes, aperture)]
-    levels = blur_levels_batched(values, masks, sizes, direct_max_size=7, aperture=aperture)
+    options = {"padded": padded}
+    direct = [level.stack for level in blur_levels_direct(values, masks, sizes, aperture, **options)]
+    levels = blur_levels_batched(values, masks, sizes, direct_max_size=7, aperture=aperture, **options)
     batched = [level.stack for level in levels]
-    cropped = list(blur_levels_cropped(values, masks, sizes, aperture))
+    cropped = list(blur_levels_cropped(values, masks, sizes, aperture, **options))
+    assert direct[0].shape[-2:] == ((40 - 24, 52 - 24) if padded else (40, 52))
     for ours, fast, boxed in zip(direct, batched, cropped, strict=True):
         torch.testing.assert_close(fast, ours, atol=1e-10, rtol=0)
         height, width = boxed.stack.shape[-2:]
