@@ -143,7 +143,8 @@ class RenderOptions:
         "aperture_blades", "the aperture's shape: 0 round, 3-12 a polygon of that many blades",
         kind="integer", minimum=0, maximum=12, allowed=(0, *range(3, 13)), slider=(0, 12, 1), metavar="N"))
     aperture_rotation: float = _option(0.0, OptionSpec(
-        "aperture_rotation", "rotation of the polygonal aperture, degrees", minimum=-360.0, maximum=360.0,
+        "aperture_rotation", "rotation of the polygonal aperture, degrees counter-clockwise (at 0 a "
+        "corner points up)", minimum=-360.0, maximum=360.0,
         slider=(0.0, 180.0, 1.0), metavar="DEG"))
     aperture_curvature: float = _option(0.0, OptionSpec(
         "aperture_curvature", "curvature of the blades: 0 straight, 1 round", minimum=0.0, maximum=1.0,

@@ -15,6 +15,7 @@ from d2f.render.kernels import (
     soft_disk_kernel,
     soft_disk_spectra,
 )
+from d2f.render.layered import CATS_EYE_ZONES
 
 # A large top kernel (radius 30) and two small ones: defocus 1 + 1/9 selects the top level alone.
 SIZES = (5, 9, 61)
@@ -158,36 +159,61 @@ def test_kernels_keep_unit_sum_and_soft_edge():
         assert ((values > 0.05) & (values < 0.95)).any()  # a soft rim, not a hard step
 
 
+# Zones of 96 px cross-fading over 24 px: a disc of radius 30 around (45, 45) lies inside the corner
+# zone, and one around the middle inside the centre zone, whatever the number of zones.
+FRAME = 96 * CATS_EYE_ZONES
+FAR = FRAME - 1 - 45
+
+
 class TestCatsEye:
+    @pytest.mark.parametrize("size", [(1, 2), (7, 5), (40, 52), (50, 76)])
+    @pytest.mark.parametrize("backend", ["direct", "fft"])
+    def test_zones_render_like_the_whole_frame(self, size, backend):
+        """With a vanishing strength every zone has the round kernels: the zones, their windows and
+        their cross-fades then give the whole-frame render back."""
+        generator = torch.Generator().manual_seed(1)
+        image = torch.rand(1, 3, *size, generator=generator, dtype=torch.float64)
+        defocus = torch.rand(1, 1, *size, generator=generator, dtype=torch.float64)
+        whole = layered_blur(image, defocus, backend=backend)
+        zones = layered_blur(image, defocus, backend=backend, cats_eye=1e-12)
+        torch.testing.assert_close(zones, whole, atol=1e-9, rtol=0)
+
     def test_centre_is_the_round_disc(self):
-        round_disc, _ = impulse_response(None, size=300, backend="fft")
-        centre, _ = impulse_response(None, size=300, cats_eye=1.0, backend="fft")
+        round_disc, _ = impulse_response(None, size=FRAME, backend="fft")
+        centre, _ = impulse_response(None, size=FRAME, cats_eye=1.0, backend="fft")
         torch.testing.assert_close(centre, round_disc, atol=1e-12, rtol=0)
 
-    @pytest.mark.parametrize("corner", [(45, 45), (45, 254), (254, 254), (254, 45)])
+    @pytest.mark.parametrize("corner", [(45, 45), (45, FAR), (FAR, FAR), (FAR, 45)])
     def test_corner_is_a_radial_lens_shape(self, corner):
-        # Zones of 100 px cross-fading over 25 px: the disc at (45, 45) lies inside the corner zone.
-        response, (y, x) = impulse_response(None, size=300, at=corner, cats_eye=1.0, backend="fft")
+        response, (y, x) = impulse_response(None, size=FRAME, at=corner, cats_eye=1.0, backend="fft")
         lit = support(response)
         rows, columns = lit.nonzero().T.double()
-        radial = torch.tensor([x - 149.5, y - 149.5], dtype=torch.float64)
+        radial = torch.tensor([x - (FRAME - 1) / 2, y - (FRAME - 1) / 2], dtype=torch.float64)
         radial = radial / radial.norm()
         along = (columns - x) * radial[0] + (rows - y) * radial[1]
         across = -(columns - x) * radial[1] + (rows - y) * radial[0]
-        # Narrow along the radius, full length across it (the long axis is tangential), centred.
+        # Narrow along the radius, long across it (the long axis is tangential), centred on the light.
         assert float(along.max() - along.min()) < 0.8 * float(across.max() - across.min())
-        assert float(across.max() - across.min()) > 2 * 30 * 0.85
         assert abs(float(along.mean())) < 1.0 and abs(float(across.mean())) < 1.0
-        # The lens shape is the intersection of two discs displaced along the radius.
-        round_disc, _ = impulse_response(None, size=300, backend="fft")
-        lens = support(round_disc).roll((y - 150, x - 150), dims=(0, 1))
-        assert lit.sum() < 0.85 * lens.sum()
-        assert bool((lit & ~lens).sum() == 0)
+        # The ideal lens shape: two discs of the kernel's radius displaced by +-shift / 2 along the
+        # radius, the shift being that of the corner zone's centre, a zone's half side from the frame's.
+        half_diagonal = FRAME / 2 * 2**0.5
+        centre_distance = (FRAME / 2 - FRAME / CATS_EYE_ZONES / 2) * 2**0.5
+        shift = 1.2 * centre_distance / half_diagonal * 30
+        offsets = torch.arange(FRAME, dtype=torch.float64)
+        dy, dx = offsets[:, None] - y, offsets[None, :] - x
+        ideal = torch.ones(FRAME, FRAME, dtype=torch.bool)
+        for sign in (1, -1):
+            cy, cx = sign * shift / 2 * radial[1], sign * shift / 2 * radial[0]
+            ideal &= (dx - cx) ** 2 + (dy - cy) ** 2 <= 30**2
+        assert iou(lit, ideal) >= 0.9
+        disc = dx**2 + dy**2 <= 30**2
+        assert iou(lit, disc) < 0.8
 
     def test_strength_narrows_the_eye(self):
         widths = []
         for strength in (0.5, 1.0, 2.0):
-            response, _ = impulse_response(None, size=300, at=(45, 45), cats_eye=strength, backend="fft")
+            response, _ = impulse_response(None, size=FRAME, at=(45, 45), cats_eye=strength, backend="fft")
             lit = support(response)
             widths.append(int(lit.sum()))
         assert widths[0] > widths[1] > widths[2]
@@ -202,17 +228,21 @@ def test_bad_apertures_are_one_line_errors():
         layered_blur(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), cats_eye=-1.0)
 
 
+@pytest.mark.parametrize("padded", [False, True])
 @pytest.mark.parametrize("track_gradients", [False, True])
-def test_every_backend_path_takes_the_shape(track_gradients):
-    """The whole-frame batched path (the GPU's), the cropped path (the CPU's) and the direct one agree."""
+def test_every_backend_path_takes_the_shape(track_gradients, padded):
+    """The whole-frame batched path (the GPU's), the cropped path (the CPU's) and the direct one agree,
+    also on windows that carry their surroundings (``padded``, as the cat's eye's zones are)."""
     sizes = (3, 7, 13, 25)
     values = torch.rand(1, 2, 40, 52, dtype=torch.float64, requires_grad=track_gradients)
     masks = layer_masks(torch.rand(1, 1, 40, 52, dtype=torch.float64), len(sizes) + 1)
     aperture = Aperture(5, 20.0, 0.2, clip=(0.5, 0.3))
-    direct = [level.stack for level in blur_levels_direct(values, masks, sizes, aperture)]
-    levels = blur_levels_batched(values, masks, sizes, direct_max_size=7, aperture=aperture)
+    options = {"padded": padded}
+    direct = [level.stack for level in blur_levels_direct(values, masks, sizes, aperture, **options)]
+    levels = blur_levels_batched(values, masks, sizes, direct_max_size=7, aperture=aperture, **options)
     batched = [level.stack for level in levels]
-    cropped = list(blur_levels_cropped(values, masks, sizes, aperture))
+    cropped = list(blur_levels_cropped(values, masks, sizes, aperture, **options))
+    assert direct[0].shape[-2:] == ((40 - 24, 52 - 24) if padded else (40, 52))
     for ours, fast, boxed in zip(direct, batched, cropped, strict=True):
         torch.testing.assert_close(fast, ours, atol=1e-10, rtol=0)
         height, width = boxed.stack.shape[-2:]

@@ -108,7 +108,7 @@ def add_depth_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _depth_disparity(args: argparse.Namespace):
+def _depth_disparity(args: argparse.Namespace) -> torch.Tensor | None:
     """The (1, 1, H, W) normalised disparity of ``--depth``, or None without it."""
     if getattr(args, "depth", None) is None:
         return None

@@ -76,27 +76,54 @@ def next_fast_size(size: int, *, even: bool = False) -> int:
 
 
 def blur_levels_direct(
-    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], aperture: Aperture | None = None
+    values: torch.Tensor,
+    masks: torch.Tensor,
+    sizes: tuple[int, ...],
+    aperture: Aperture | None = None,
+    *,
+    padded: bool = False,
 ) -> Iterator[BlurredLevel | None]:
-    """The literal form: one depthwise convolution of the whole frame per level."""
+    """The literal form: one depthwise convolution of the whole frame per level.
+
+    With ``padded``, ``values`` and ``masks`` already carry ``max(sizes) // 2`` pixels of surroundings
+    on every side (as every backend takes them then) and the levels cover the frame inside them.
+    """
     mode = padding_mode(*values.shape[-2:], max(sizes))
     channels = 1 + values.shape[1]
+    margin = max(sizes) // 2
     for level in range(len(sizes), 0, -1):
         size = sizes[level - 1]
         kernel = convolution_weight(size, aperture, values)
-        stacked = F.pad(stack_level(values, masks, level), (size // 2,) * 4, mode=mode)
+        if padded:
+            skip = margin - size // 2
+            stacked = stack_level(values, masks, level)[..., skip : values.shape[-2] - skip,
+                                                        skip : values.shape[-1] - skip]
+        else:
+            stacked = F.pad(stack_level(values, masks, level), (size // 2,) * 4, mode=mode)
         yield BlurredLevel(F.conv2d(stacked, kernel.expand(channels, 1, size, size), groups=channels), 0, 0)
 
 
 def blur_levels_cropped(
-    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], aperture: Aperture | None = None
+    values: torch.Tensor,
+    masks: torch.Tensor,
+    sizes: tuple[int, ...],
+    aperture: Aperture | None = None,
+    *,
+    padded: bool = False,
 ) -> Iterator[BlurredLevel | None]:
-    """Blur each level only over the bounding box that its mask can reach (see the module docstring)."""
-    height, width = values.shape[-2:]
+    """Blur each level only over the bounding box that its mask can reach (see the module docstring;
+    ``padded`` as for :func:`blur_levels_direct`)."""
     margin = max(sizes) // 2
-    mode = padding_mode(height, width, max(sizes))
-    padded_values = F.pad(values, (margin,) * 4, mode=mode)
-    padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
+    if padded:
+        padded_values, padded_masks = values, masks[:, 1:]
+        height, width = values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
+        offset = margin
+    else:
+        height, width = values.shape[-2:]
+        mode = padding_mode(height, width, max(sizes))
+        padded_values = F.pad(values, (margin,) * 4, mode=mode)
+        padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
+        offset = 0
     # Masks are non-negative, so a row or column is used where its maximum is above zero.
     rows_used = masks[:, 1:].amax(dim=(0, 3)) > 0  # (L - 1, H)
     columns_used = masks[:, 1:].amax(dim=(0, 2)) > 0  # (L - 1, W)
@@ -104,8 +131,8 @@ def blur_levels_cropped(
     for level in range(len(sizes), 0, -1):
         size = sizes[level - 1]
         radius = size // 2
-        rows = _dilated_extent(rows_used[level - 1], radius)
-        columns = _dilated_extent(columns_used[level - 1], radius)
+        rows = _dilated_extent(rows_used[level - 1], radius, offset, height)
+        columns = _dilated_extent(columns_used[level - 1], radius, offset, width)
         if rows is None or columns is None:
             yield None
             continue
@@ -133,6 +160,8 @@ def blur_levels_batched(
     chunk_bytes: int = CHUNK_BYTES,
     direct_max_size: int | None = None,
     aperture: Aperture | None = None,
+    *,
+    padded: bool = False,
 ) -> Iterator[BlurredLevel | None]:
     """Whole-frame transforms of as many levels at once as ``chunk_bytes`` of spectra allow.
 
@@ -144,11 +173,15 @@ def blur_levels_batched(
     """
     if direct_max_size is None:
         direct_max_size = BATCHED_DIRECT_MAX_SIZE
-    height, width = values.shape[-2:]
     margin = max(sizes) // 2
-    mode = padding_mode(height, width, max(sizes))
-    padded_values = F.pad(values, (margin,) * 4, mode=mode)
-    padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
+    if padded:
+        padded_values, padded_masks = values, masks[:, 1:]
+        height, width = values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
+    else:
+        height, width = values.shape[-2:]
+        mode = padding_mode(height, width, max(sizes))
+        padded_values = F.pad(values, (margin,) * 4, mode=mode)
+        padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
     # Compositing runs from the farthest level down, so only a run of the nearest levels goes direct.
     direct_levels = 0
     while direct_levels < len(sizes) and sizes[direct_levels] <= direct_max_size:
@@ -204,13 +237,18 @@ def _fft_blur_of_levels(
     return torch.fft.irfft2(torch.fft.rfft2(buffer).mul_(spectra), s=fft_shape)
 
 
-def _dilated_extent(used: torch.Tensor, radius: int) -> tuple[int, int] | None:
-    """[first, last + 1) of the True entries of ``used``, grown by ``radius`` and clipped; None if none."""
+def _dilated_extent(
+    used: torch.Tensor, radius: int, offset: int = 0, length: int | None = None
+) -> tuple[int, int] | None:
+    """[first, last + 1) of the True entries of ``used``, grown by ``radius``, shifted back by ``offset``
+    (the surroundings ``used`` includes) and clipped to [0, length); None if nothing is left."""
     indices = used.nonzero()
     if indices.numel() == 0:
         return None
+    length = used.numel() if length is None else length
     first, last = int(indices[0]), int(indices[-1])
-    return max(first - radius, 0), min(last + 1 + radius, used.numel())
+    start, stop = max(first - radius - offset, 0), min(last + 1 + radius - offset, length)
+    return (start, stop) if start < stop else None
 
 
 def convolution_weight(size: int, aperture: Aperture | None, like: torch.Tensor) -> torch.Tensor:

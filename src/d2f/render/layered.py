@@ -24,6 +24,7 @@ from d2f.render.backends import (
     blur_levels_batched,
     blur_levels_cropped,
     blur_levels_direct,
+    padding_mode,
     stack_level,
 )
 from d2f.render.checks import (
@@ -45,7 +46,7 @@ _DIRECT_MAX_PIXELS = 48 * 48
 
 #: Cat's eye: the frame is cut into this many zones per side (odd, so the centre zone is round), each
 #: rendered with the kernels of its centre; neighbouring zones cross-fade over a quarter of a zone.
-CATS_EYE_ZONES = 3
+CATS_EYE_ZONES = 5
 
 #: Cat's eye: the clipping discs' displacement, in kernel radii, per unit of strength and of the
 #: distance from the frame's centre (1 at the corners); capped where the lens shape would vanish.
@@ -220,13 +221,18 @@ def _render_zones(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cat's eye: each zone rendered over its window with the kernels of its centre, cross-faded.
 
-    A zone's window reaches the largest kernel radius beyond the pixels it is kept for (or the frame's
-    edge, padded as the whole frame is), so those pixels equal a whole-frame render with its kernels.
+    A zone's window reaches the largest kernel radius beyond the pixels it is kept for, into the frame
+    padded once as a whole-frame render pads it, so those pixels equal a whole-frame render with its
+    kernels.
     """
     height, width = values.shape[-2:]
     margin = max(sizes) // 2
     half_diagonal = max(1e-9, 0.5 * (height**2 + width**2) ** 0.5)
     composite = values.new_zeros(values.shape[0], 1 + values.shape[1], height, width)
+    # Padded once, as the whole frame would be; each zone's window then takes its real surroundings.
+    mode = padding_mode(height, width, max(sizes))
+    padded_values = F.pad(values, (margin,) * 4, mode=mode)
+    padded_defocus = F.pad(defocus, (margin,) * 4, mode=mode)
     for rows, row_weight, centre_y in _zone_weights(height, values):
         for columns, column_weight, centre_x in _zone_weights(width, values):
             shift = cats_eye * CATS_EYE_SHIFT / half_diagonal
@@ -234,14 +240,17 @@ def _render_zones(
             length = (clip_x**2 + clip_y**2) ** 0.5
             if length > _MAX_CATS_EYE_SHIFT:
                 clip_x, clip_y = clip_x * _MAX_CATS_EYE_SHIFT / length, clip_y * _MAX_CATS_EYE_SHIFT / length
-            top, bottom = max(0, rows[0] - margin), min(height, rows[1] + margin)
-            left, right = max(0, columns[0] - margin), min(width, columns[1] + margin)
-            window = (..., slice(top, bottom), slice(left, right))
+            window = (..., slice(rows[0], rows[1] + 2 * margin), slice(columns[0], columns[1] + 2 * margin))
             accumulated, coverage = _render_layers_with(
-                values[window], defocus[window], sizes, alpha, backend, aperture.with_clip((clip_x, clip_y))
+                padded_values[window],
+                padded_defocus[window],
+                sizes,
+                alpha,
+                backend,
+                aperture.with_clip((clip_x, clip_y)),
+                padded=True,
             )
-            kept = (..., slice(rows[0] - top, rows[1] - top), slice(columns[0] - left, columns[1] - left))
-            zone = torch.cat([coverage[kept], accumulated[kept]], dim=1)
+            zone = torch.cat([coverage, accumulated], dim=1)
             weight = row_weight[:, None] * column_weight[None, :]
             composite[..., rows[0] : rows[1], columns[0] : columns[1]] += zone * weight
     return composite[:, 1:], composite[:, :1]
@@ -261,6 +270,8 @@ def _zone_weights(length: int, like: torch.Tensor) -> list[tuple[tuple[int, int]
         falling = (((stop + fade / 2) - positions) / fade).clamp(0, 1) if index < zones - 1 else 1.0
         weights = positions.new_ones(length) * rising * falling
         used = (weights > 0).nonzero()
+        if used.numel() == 0:  # a frame narrower than the zones: some have no pixel
+            continue
         span = (int(used[0]), int(used[-1]) + 1)
         result.append((span, weights[span[0] : span[1]], (start + stop) / 2))
     return result
@@ -273,17 +284,25 @@ def _render_layers_with(
     alpha: float,
     backend: str,
     aperture: Aperture | None,
+    *,
+    padded: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_render_layers` with one kernel set over the whole frame."""
-    height, width = values.shape[-2:]
+    """:func:`_render_layers` with one kernel set over the whole frame; with ``padded``, ``values`` and
+    ``defocus`` carry ``max(sizes) // 2`` pixels of surroundings on every side, and the result is the
+    frame inside them."""
+    margin = max(sizes) // 2 if padded else 0
+    height, width = values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
     backend = resolve_backend(backend, height, width, values.device)
     masks = layer_masks(defocus, len(sizes) + 1, alpha)
     if backend == "direct":
-        blurred_levels = blur_levels_direct(values, masks, sizes, aperture)
+        blurred_levels = blur_levels_direct(values, masks, sizes, aperture, padded=padded)
     elif values.device.type == "cpu":
-        blurred_levels = blur_levels_cropped(values, masks, sizes, aperture)
+        blurred_levels = blur_levels_cropped(values, masks, sizes, aperture, padded=padded)
     else:
-        blurred_levels = blur_levels_batched(values, masks, sizes, aperture=aperture)
+        blurred_levels = blur_levels_batched(values, masks, sizes, aperture=aperture, padded=padded)
+    if padded:
+        inner = (..., slice(margin, margin + height), slice(margin, margin + width))
+        values, masks = values[inner], masks[inner]
     # Channel 0 is the coverage, the others the accumulated values: both are composited alike.
     composite = values.new_zeros(values.shape[0], 1 + values.shape[1], height, width)
     track_gradients = torch.is_grad_enabled() and (values.requires_grad or defocus.requires_grad)
