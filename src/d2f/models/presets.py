@@ -2,7 +2,10 @@
 
 ``CONFIGS`` names the architectures: ``"d2f"`` is the paper's (ResNeXt-50 encoder, 256 decoder
 features), ``"d2f-lite"`` the compact default model (EfficientNet-Lite0 encoder, a narrower decoder,
-head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU.
+head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU: it
+predicts depth and where to focus, and its stage 1 works at a long side of 768 px whatever the photo's
+size. ``"d2f-lite-1"`` is the previous default, the same networks predicting defocus directly at half
+the photo's size, kept loadable for one release.
 
 A bundle is a folder ``d2f/weights/<name>/`` in the installed package holding ``model.safetensors``
 (float16, to halve its size) and ``config.json``: the format of :meth:`D2F.save_pretrained`, written by
@@ -11,6 +14,7 @@ A bundle is a folder ``d2f/weights/<name>/`` in the installed package holding ``
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -22,16 +26,19 @@ from d2f.models.config import D2FConfig
 from d2f.models.d2f import D2F
 
 #: Architectures by name.
+_LITE = D2FConfig(
+    encoder="efficientnet_lite0",
+    decoder_features=64,
+    head_features=(16, 16),
+    fusion_features=(8, 8),
+    defocus_long_side=384,
+    clamp_defocus=True,
+)
+
 CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
-    "d2f-lite": D2FConfig(
-        encoder="efficientnet_lite0",
-        decoder_features=64,
-        head_features=(16, 16),
-        fusion_features=(8, 8),
-        defocus_long_side=384,
-        clamp_defocus=True,
-    ),
+    "d2f-lite": dataclasses.replace(_LITE, predicts="depth", working_long_side=768),
+    "d2f-lite-1": _LITE,
 }
 
 #: The model :func:`d2f.render_image` and ``d2f render`` use when given none.

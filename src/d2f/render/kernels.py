@@ -224,12 +224,12 @@ def _interpolate(values, x_points: list[float], y_points: list[float]):
     if isinstance(values, torch.Tensor):
         if not values.is_floating_point():
             values = values.to(torch.get_default_dtype())
-        xs = torch.tensor(x_points, dtype=values.dtype, device=values.device)
-        ys = torch.tensor(y_points, dtype=values.dtype, device=values.device)
-        clamped = values.clamp(xs[0], xs[-1])
-        segment = (torch.bucketize(clamped.detach(), xs, right=True) - 1).clamp(0, len(x_points) - 2)
-        x0, x1, y0, y1 = xs[segment], xs[segment + 1], ys[segment], ys[segment + 1]
-        return y0 + (clamped - x0) * (y1 - y0) / (x1 - x0)
+        # Segment by segment with Python numbers: no table tensor is copied to the device, so a
+        # CUDA graph can capture it.
+        result = torch.full_like(values, y_points[0])
+        for x0, x1, y0, y1 in zip(x_points, x_points[1:], y_points, y_points[1:], strict=False):
+            result = torch.where(values >= x0, y0 + (values - x0) * ((y1 - y0) / (x1 - x0)), result)
+        return torch.where(values > x_points[-1], y_points[-1], result)
     value = float(values)
     if math.isnan(value):
         raise InputError("value: expected a number, got NaN")

@@ -23,6 +23,7 @@ within 1.25x of the truth after the alignment, and Spearman's rank correlation p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -244,6 +245,35 @@ def spearman(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return numerator / denominator.clamp_min(_EPSILON)
 
 
+def orient_disparity(model: D2F, items: Iterable[dict]) -> bool:
+    """Make ``model``'s disparity grow towards the camera, as inference reads it; True if it was flipped.
+
+    The scale-and-shift-invariant terms cannot tell near from far (a negative scale aligns as well),
+    so a run may learn the map upside down. The rule: the mean Spearman correlation of the predicted
+    and true disparity over ``items`` (training items, never held-out ones) decides; where it is
+    negative, channel 0 of the head's last convolution is negated, which turns ``sigmoid(x)`` into
+    ``sigmoid(-x) = 1 - sigmoid(x)`` exactly: the same map, flipped.
+    """
+    if not model.config.predicts_depth:
+        raise InputError("model: only a model that predicts depth has a disparity to orient")
+    stage = DepthStage(model).eval()
+    correlations = []
+    with torch.no_grad():
+        for item in items:
+            prediction = stage(item["image"][None]).disparity
+            target = F.interpolate(item["disparity"][None], size=prediction.shape[-2:], mode="bilinear")
+            correlations.append(float(spearman(prediction, target)[0]))
+    if not correlations:
+        raise InputError("items: expected at least one training item to orient the disparity by")
+    if sum(correlations) >= 0:
+        return False
+    last = model.defocus_net.head.conv3
+    with torch.no_grad():
+        last.weight[0].neg_()
+        last.bias[0].neg_()
+    return True
+
+
 def _ranks(values: torch.Tensor) -> torch.Tensor:
     order = values.argsort(dim=1)
     ranks = torch.empty_like(order)
@@ -269,6 +299,7 @@ __all__ = [
     "focus_map_loss",
     "gradient_matching_loss",
     "normalise_disparity",
+    "orient_disparity",
     "spearman",
     "ssi_disparity_loss",
 ]
