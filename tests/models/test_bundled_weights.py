@@ -6,7 +6,9 @@ import time
 
 import torch
 
-from d2f.models import CONFIGS, D2F, presets
+from d2f.cli.demo import SAMPLE_PHOTO
+from d2f.io import read_image
+from d2f.models import CONFIGS, D2F, load, presets
 from d2f.models.checkpoint import WEIGHTS_NAME
 from d2f.pipeline import default_model, predict
 
@@ -38,3 +40,23 @@ def test_the_shipped_bundle_loads_fast_and_renders_a_small_image() -> None:
     # a trained model blurs somewhere (a textured photo is not all in focus) but does not invent colours
     assert output.defocus.max() > 0.05
     assert 0 < (output.bokeh - image).abs().mean() < 0.2
+
+
+def test_the_depth_bundle_takes_focus_and_aperture() -> None:
+    """d2f-lite-2 on the sample photo: a wider aperture blurs more, focus moves the sharp zone, and its
+    depth says the cup in the foreground is nearer than the wall behind it."""
+    model = load("d2f-lite-2")
+    assert model.config == CONFIGS["d2f-lite-2"] and model.config.predicts_depth
+    photo = read_image(SAMPLE_PHOTO).unsqueeze(0)  # 400x600, the cup in the lower middle
+    with torch.inference_mode():
+        wide, narrow = (predict(model, photo, focus=(300, 300), f_number=n) for n in (1.4, 8.0))
+        far = predict(model, photo, focus=(300, 20), f_number=1.4)
+    assert float(wide.defocus.mean()) > float(narrow.defocus.mean()) > 0
+    cup = wide.disparity[..., 200:, 150:450].mean()
+    wall = wide.disparity[..., :60, :].mean()
+    assert float(cup) > float(wall)
+    height, width = wide.defocus.shape[-2:]
+
+    def at(output, y, x):
+        return float(output.defocus[0, 0, round(y * height / 400), round(x * width / 600)])
+    assert at(wide, 300, 300) < at(far, 300, 300) and at(far, 20, 300) < at(wide, 20, 300)

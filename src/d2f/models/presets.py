@@ -2,10 +2,10 @@
 
 ``CONFIGS`` names the architectures: ``"d2f"`` is the paper's (ResNeXt-50 encoder, 256 decoder
 features), ``"d2f-lite"`` the compact default model (EfficientNet-Lite0 encoder, a narrower decoder,
-head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU: it
-predicts depth and where to focus, and its stage 1 works at a long side of 768 px whatever the photo's
-size. ``"d2f-lite-1"`` is the previous default, the same networks predicting defocus directly at half
-the photo's size, kept loadable for one release.
+head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU.
+``"d2f-lite-2"`` is the same networks predicting depth and where to focus, with stage 1 at a long side
+of 768 px whatever the photo's size: the model that takes a focus point and an f-number. It stays
+beside the default until it beats it on the real-lens development set (docs/model-card.md).
 
 A bundle is a folder ``d2f/weights/<name>/`` in the installed package holding ``model.safetensors``
 (float16, to halve its size) and ``config.json``: the format of :meth:`D2F.save_pretrained`, written by
@@ -37,8 +37,8 @@ _LITE = D2FConfig(
 
 CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
-    "d2f-lite": dataclasses.replace(_LITE, predicts="depth", working_long_side=768),
-    "d2f-lite-1": _LITE,
+    "d2f-lite": _LITE,
+    "d2f-lite-2": dataclasses.replace(_LITE, predicts="depth", working_long_side=768),
 }
 
 #: The model :func:`d2f.render_image` and ``d2f render`` use when given none.
