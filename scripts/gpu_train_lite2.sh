@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# d2f-lite 2's depth stage on one GPU (an H200) in at most about 7 minutes: trains
+# d2f-lite-2's depth stage on one GPU (an H200) in at most about 7 minutes: trains
 # configs/lite2_depth.yaml, exports the model to $OUT/lite2/model, prints the validation metrics and
 # the held-out depth table, and leaves the logs in $OUT/lite2. Run from the repository root, with the
 # RGB-D cache (scripts/cache_rgbd.py) at cache/rgbd:

@@ -117,7 +117,7 @@ def _option(default: Any, spec: OptionSpec) -> Any:
 class RenderOptions:
     """How to render: blur amount, focus, aperture, lens look. Every field is optional.
 
-    Options marked "depth" act on the scene's depth: they need a model that predicts depth (d2f-lite 2)
+    Options marked "depth" act on the scene's depth: they need a model that predicts depth (d2f-lite-2)
     or a depth map given with the photo; on another model they are an error, never ignored. Use
     :func:`render_options` to build one from keywords with errors that name the option.
     """
