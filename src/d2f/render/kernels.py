@@ -175,13 +175,8 @@ def aperture_spectra(
     """
     if aperture is None or aperture.is_round:
         return soft_disk_spectra(sizes, fft_shape, device=device, dtype=dtype)
-    sizes = check_kernel_sizes(sizes)
+    sizes, _ = _check_spectra_shape(sizes, fft_shape)
     fft_height, fft_width = fft_shape
-    max_radius = max(sizes) // 2
-    if max_radius >= min(fft_height, fft_width):
-        raise InputError(
-            f"fft_shape: expected both sides above the kernel radius {max_radius}, got {fft_shape}"
-        )
     dtype = dtype or torch.get_default_dtype()
     grid = torch.zeros(len(sizes), fft_height, fft_width, device=device, dtype=dtype)
     for index, size in enumerate(sizes):
@@ -217,6 +212,17 @@ def _diameter_table(kernel_sizes: Sequence[int]) -> tuple[list[float], list[floa
     defocus_points = [i / levels for i in range(levels + 1)]
     diameter_points = [1.0, *map(float, sizes)]
     return defocus_points, diameter_points
+
+
+def _check_spectra_shape(sizes: Sequence[int], fft_shape: tuple[int, int]) -> tuple[tuple[int, ...], int]:
+    """The checked kernel sizes and their largest radius, which both sides of ``fft_shape`` must exceed."""
+    sizes = check_kernel_sizes(sizes)
+    max_radius = max(sizes) // 2
+    if max_radius >= min(fft_shape):
+        raise InputError(
+            f"fft_shape: expected both sides above the kernel radius {max_radius}, got {fft_shape}"
+        )
+    return sizes, max_radius
 
 
 def _interpolate(values, x_points: list[float], y_points: list[float]):
@@ -302,13 +308,8 @@ def soft_disk_spectra(
     positive ones): two small batched matrix products for all kernels instead of large transforms, and
     a few kernel launches in all, whatever the number of sizes.
     """
-    sizes = check_kernel_sizes(sizes)
+    sizes, max_radius = _check_spectra_shape(sizes, fft_shape)
     fft_height, fft_width = fft_shape
-    max_radius = max(sizes) // 2
-    if max_radius >= min(fft_height, fft_width):
-        raise InputError(
-            f"fft_shape: expected both sides above the kernel radius {max_radius}, got {fft_shape}"
-        )
     dtype = dtype or torch.get_default_dtype()
     # The quadrant x, y in 0..r of every kernel, in float64 like soft_disk_kernel, zero beyond its radius.
     offsets = torch.arange(max_radius + 1, dtype=torch.float64, device=float64_device(device))
