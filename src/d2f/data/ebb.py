@@ -20,12 +20,13 @@ from torch.utils.data import Dataset
 
 from d2f.data.transforms import (
     as_size,
+    first_loadable,
     half_resolution_size,
     paired_random_crop,
     paired_random_flip,
     resize,
 )
-from d2f.errors import D2FError, DataError, InputError
+from d2f.errors import DataError, InputError
 from d2f.io import IMAGE_EXTENSIONS, read_image
 
 #: Names of the splits: None (every pair), "train" (all but Val294) and "val294" (pairs 4400-4693).
@@ -146,13 +147,7 @@ class EBBDataset(Dataset):
         index %= len(self)
         if not self.skip_bad:
             return self._load(index)
-        for attempt in range(len(self)):
-            candidate = (index + attempt) % len(self)
-            try:
-                return self._load(candidate)
-            except D2FError as error:
-                warnings.warn(f"skipping pair {self.pairs[candidate][0]!r}: {error}", stacklevel=2)
-        raise DataError(f"{self.root}: no readable pair left (every pair failed to load)")
+        return first_loadable(self._load, index, len(self), lambda i: self.pairs[i][0], self.root)
 
     def _load(self, index: int) -> dict:
         name, original_path, bokeh_path, mask_path = self.pairs[index]

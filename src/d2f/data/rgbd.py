@@ -44,8 +44,8 @@ from d2f.data.depth import fill_unknown
 from d2f.data.depth_files import read_map_image, read_npy_map, read_pfm
 from d2f.data.depth_layers import DEFAULT_MAX_LAYERS, highlight_gain, render_depth_bokeh
 from d2f.data.synthetic import MAX_BACKGROUND_BLUR, normalised_maps
-from d2f.data.transforms import check_size
-from d2f.errors import D2FError, DataError, ImageReadError, InputError
+from d2f.data.transforms import check_size, first_loadable
+from d2f.errors import DataError, ImageReadError, InputError
 from d2f.io import open_image
 from d2f.render.kernels import diameter_to_defocus
 from d2f.render.scene import NO_BLUR_DIAMETER
@@ -267,13 +267,7 @@ class RGBDBokehDataset(Dataset):
         index %= len(self)
         if not self.skip_bad:
             return self._item(index)
-        for attempt in range(len(self)):
-            candidate = (index + attempt) % len(self)
-            try:
-                return self._item(candidate)
-            except D2FError as error:
-                warnings.warn(f"skipping pair {self.pairs[candidate].name!r}: {error}", stacklevel=2)
-        raise DataError(f"{self.root}: no readable pair left (every pair failed to load)")
+        return first_loadable(self._item, index, len(self), lambda i: self.pairs[i].name, self.root)
 
     # ------------------------------------------------------------------------------- decoding
 

@@ -6,13 +6,14 @@ dataset can make them reproducible per item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from d2f.errors import InputError
+from d2f.errors import D2FError, DataError, InputError
 
 #: Stage 1 of D2F runs at half resolution with sides that are multiples of this.
 HALF_RESOLUTION_MULTIPLE = 64
@@ -92,12 +93,30 @@ def paired_random_flip(images: Sequence[torch.Tensor], rng: np.random.Generator)
     return list(images)
 
 
+def first_loadable(
+    load: Callable[[int], dict], index: int, count: int, name_of: Callable[[int], str], root: object
+) -> dict:
+    """``load(index)``, or with a warning naming each pair that fails, the next pair that loads.
+
+    The ``skip_bad`` rule of d2f's datasets; raises DataError naming ``root`` when no pair loads.
+    """
+    for attempt in range(count):
+        candidate = (index + attempt) % count
+        try:
+            return load(candidate)
+        except D2FError as error:
+            warnings.warn(f"skipping pair {name_of(candidate)!r}: {error}", stacklevel=3)
+    raise DataError(f"{root}: no readable pair left (every pair failed to load)")
+
+
 __all__ = [
     "HALF_RESOLUTION_MULTIPLE",
     "as_size",
     "check_size",
+    "first_loadable",
     "half_resolution_size",
     "paired_random_crop",
     "paired_random_flip",
     "resize",
 ]
+
