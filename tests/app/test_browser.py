@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import io
 import os
 import re
@@ -25,16 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms
 
 from d2f.app import AppServer, Studio
+from d2f.cli.app import APP_MODEL
 from d2f.io import colorize_defocus, read_image
-from d2f.models import D2F
+from d2f.models import D2F, load
 from d2f.pipeline import default_model, predict, render_image
-from d2f.render import KERNEL_SIZES
-from tiny_models import TINY_LITE
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="Selenium is missing (pip install -e '.[dev]')")
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
@@ -109,8 +106,9 @@ def browser(downloads) -> Iterator[webdriver.Chrome]:
 
 
 @pytest.fixture(scope="module")
-def model():
-    return default_model()
+def model() -> D2F:
+    """What ``d2f app`` serves without weights options (the test app's flags give none)."""
+    return load(APP_MODEL)
 
 
 @pytest.fixture
@@ -207,30 +205,46 @@ def screenshot(driver, tmp_path: Path, name: str) -> None:
 # ---------------------------------------------------------------------------------------------- tests
 
 
-def test_click_and_sliders_render_what_render_image_renders(page, model, tmp_path) -> None:
+def clicked_focus(driver, photo, x: int, y: int) -> tuple[float, float]:
+    """Click ``photo`` at (x, y) page pixels from its centre; the focus the page says it set, in the photo's
+    pixels (checked against where the click landed, to a pixel)."""
+    seq = result_seq(driver)
+    ActionChains(driver).move_to_element_with_offset(photo, x, y).click().perform()
+    wait_for_result(driver, seq)
+    assert driver.find_element(By.ID, "focus-marker").is_displayed()
+    said = re.search(r"Focus at (\d+), (\d+)\.", message(driver)[1])
+    focus = (float(said.group(1)), float(said.group(2)))
+    width, height = Image.open(SAMPLE).size
+    box = driver.execute_script("return [arguments[0].clientWidth, arguments[0].clientHeight]", photo)
+    landed = ((box[0] / 2 + x) / box[0] * width, (box[1] / 2 + y) / box[1] * height)
+    assert abs(focus[0] - landed[0]) <= 1.5 and abs(focus[1] - landed[1]) <= 1.5, (focus, landed)
+    return focus
+
+
+def test_click_sets_the_focus_and_sliders_render_what_render_image_renders(page, model, tmp_path) -> None:
+    # d2f app without weights options serves d2f-lite-2, which predicts depth: its depth sliders are on.
+    assert page.find_element(By.ID, "option-f_number").get_attribute("disabled") is None
     load_sample(page)
     first = shown_result(page)
     assert mean_difference(first, as_shown(render_image(SAMPLE, model))) < ROUNDING
 
-    # d2f-lite predicts defocus, not depth: a click says that it keeps its own focus, and changes nothing.
-    seq = result_seq(page)
-    page.find_element(By.ID, "before").click()
-    kind, text = message(page)
-    assert kind == "note" and "keeps its own focus" in text
-    assert result_seq(page) == seq
-    assert page.find_element(By.ID, "option-focus_range").get_attribute("disabled") == "true"
-
     # Drag the strength slider from 1 to 2 with the keyboard (twenty steps of 0.05), then six blades.
+    seq = result_seq(page)
     page.find_element(By.ID, "option-strength").send_keys(*[Keys.ARROW_RIGHT] * 20)
     wait_for_result(page, seq)
     seq = result_seq(page)
     page.find_element(By.ID, "option-aperture_blades").send_keys(*[Keys.ARROW_RIGHT] * 4)  # 0, 3, 4, 5, 6
     wait_for_result(page, seq)
     assert page.find_element(By.CSS_SELECTOR, "output[for=option-aperture_blades]").text == "6"
+    dragged = shown_result(page)
+    assert mean_difference(dragged, first) > CHANGE
+
+    # A click on the photo (left of the centre, in page pixels) moves the focus there.
+    focus = clicked_focus(page, page.find_element(By.ID, "before"), -150, 0)
     shown = shown_result(page)
-    expected = as_shown(render_image(SAMPLE, model, strength=2.0, aperture_blades=6))
+    expected = as_shown(render_image(SAMPLE, model, focus=focus, strength=2.0, aperture_blades=6))
     assert mean_difference(shown, expected) < ROUNDING
-    assert mean_difference(shown, first) > CHANGE
+    assert mean_difference(shown, dragged) > CHANGE
 
     page.find_element(By.CSS_SELECTOR, "input[name=view][value=compare]").click()
     screenshot(page, tmp_path, "app.jpg")
@@ -302,46 +316,22 @@ def test_a_bad_upload_shows_an_error_and_the_app_goes_on(page, tmp_path, name, c
     assert message(page)[0] == "note"
 
 
-def ground_depth_model() -> D2F:
-    """A tiny model that predicts depth, its disparity forced to a receding ground: far at the top, near
-    at the bottom (a random network's is noise, so every focus would look alike)."""
-    torch.manual_seed(0)
-    config = dataclasses.replace(
-        TINY_LITE, predicts="depth", working_long_side=256, kernel_sizes=KERNEL_SIZES
-    )
-    model = D2F(config).eval()
-
-    def ground(module, inputs, output: torch.Tensor) -> torch.Tensor:
-        height = output.shape[-2]
-        logits = torch.linspace(-6, 6, height, dtype=output.dtype, device=output.device)
-        return torch.cat([logits.reshape(1, 1, height, 1).expand_as(output[:, :1]), output[:, 1:]], dim=1)
-
-    model.defocus_net.register_forward_hook(ground)
-    return model
-
-
-def test_with_a_depth_model_a_click_sets_the_focus(browser) -> None:
-    model = ground_depth_model()
-    server = AppServer(Studio(model), 0)  # in this process: the model's forced depth is a hook
+def test_with_d2f_lite_a_click_keeps_its_own_focus(browser) -> None:
+    server = AppServer(Studio(default_model()), 0)  # in this process: cheaper than a second d2f app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         browser.get(server.url)
         WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#controls .option"))
-        assert browser.find_element(By.ID, "option-f_number").get_attribute("disabled") is None
         load_sample(browser)
-        photo = browser.find_element(By.ID, "before")
-        shown = []
-        for x, y in ((0, -150), (0, 150)):  # above and below the centre, in page pixels
-            seq = result_seq(browser)
-            ActionChains(browser).move_to_element_with_offset(photo, x, y).click().perform()
-            wait_for_result(browser, seq)
-            assert browser.find_element(By.ID, "focus-marker").is_displayed()
-            said = re.search(r"Focus at (\d+), (\d+)\.", message(browser)[1])
-            focus = (float(said.group(1)), float(said.group(2)))
-            shown.append(shown_result(browser))
-            assert mean_difference(shown[-1], as_shown(render_image(SAMPLE, model, focus=focus))) < ROUNDING
-        assert mean_difference(shown[0], shown[1]) > CHANGE  # the focus moved from the far to the near
+        # d2f-lite predicts defocus, not depth: a click says that it keeps its own focus, and changes nothing.
+        seq = result_seq(browser)
+        browser.find_element(By.ID, "before").click()
+        kind, text = message(browser)
+        assert kind == "note" and "keeps its own focus" in text
+        assert result_seq(browser) == seq
+        assert not browser.find_element(By.ID, "focus-marker").is_displayed()
+        assert browser.find_element(By.ID, "option-focus_range").get_attribute("disabled") == "true"
     finally:
         server.shutdown()
         server.server_close()

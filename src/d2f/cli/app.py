@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DESCRIPTION = (
     "Start a web app on this machine (127.0.0.1 only) to render bokeh interactively: load a photo, click "
     "to set the focus, drag the sliders, compare before and after, download the full-resolution result "
     "with the photo's metadata. Open the printed address in a browser; Ctrl+C stops it. Nothing is "
-    "written to disk but what you download."
+    "written to disk but what you download. Without a weights option it uses the bundled d2f-lite-2, "
+    "the model that predicts depth and so focuses where you click (d2f-lite where d2f-lite-2 is not "
+    "installed; --model d2f-lite for the default model of d2f render, which keeps its own focus)."
 )
+
+#: The app's model when no weights option is given: the one that takes a focus point, if it is installed.
+APP_MODEL = "d2f-lite-2"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument(
         "--port", type=int, default=8765, metavar="N", help="port on 127.0.0.1 (default 8765; 0: a free one)"
     )
-    add_weights_arguments(parser)
+    add_weights_arguments(parser, default=f"the bundled {APP_MODEL} when installed, else d2f-lite")
     parser.add_argument(
         "--device",
         default="auto",
@@ -50,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from d2f.app import AppServer, Studio
-    from d2f.cli.render import load_weights
     from d2f.errors import InputError
     from d2f.pipeline import resolve_device
 
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--preview-side: expected at least 64 pixels, got {args.preview_side}")
     device = resolve_device(args.device)
     studio = Studio(
-        load_weights(args),
+        app_model(args),
         device=device,
         precision=args.precision,
         max_megapixels=args.max_megapixels,
@@ -81,3 +89,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def app_model(args: argparse.Namespace) -> torch.nn.Module:
+    """The model the weights flags ask for; without any, the bundled :data:`APP_MODEL` (clicks set its
+    focus), else what ``d2f render`` would use (:func:`d2f.cli.render.load_weights`)."""
+    from d2f.cli.render import load_weights
+    from d2f.models.presets import is_bundled, load_bundled
+
+    no_weights_flag = all(getattr(args, name) is None for name in ("model", "weights", "stage1", "stage2"))
+    if no_weights_flag and is_bundled(APP_MODEL):
+        return load_bundled(APP_MODEL)
+    return load_weights(args)

@@ -171,13 +171,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
-    """Which model to load (see :func:`load_weights`); shared with ``d2f app``."""
-    weights = parser.add_argument_group("model weights (default: the bundled d2f-lite model)")
+def add_weights_arguments(
+    parser: argparse.ArgumentParser, default: str = "the bundled d2f-lite model"
+) -> None:
+    """Which model to load (see :func:`load_weights`); shared with ``d2f app``, whose ``default`` differs."""
+    weights = parser.add_argument_group(f"model weights (default: {default})")
     weights.add_argument(
         "--model",
         metavar="NAME|PATH",
-        help="a bundled model by name (d2f-lite) or a folder in d2f's own format",
+        help="a bundled model by name (d2f-lite, d2f-lite-2) or a folder in d2f's own format",
     )
     weights.add_argument("--stage1", type=Path, metavar="PATH", help="the paper's stage-1 checkpoint")
     weights.add_argument("--stage2", type=Path, metavar="PATH", help="the paper's stage-2 checkpoint")
