@@ -27,7 +27,7 @@ from d2f.real_lens.pairs import read_pairs_csv
 from d2f.real_lens.scoring import Renderer, Rendering, ScoredPair, score_pairs
 from d2f.real_lens.sweeps import aperture_sweeps
 
-CANDIDATES = (0.03, 0.05, 0.07, 0.1, 0.14, 0.2)
+CANDIDATES = (0.02, 0.03, 0.05, 0.07, 0.1, 0.14)
 
 
 def main() -> int:

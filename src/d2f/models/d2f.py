@@ -341,7 +341,7 @@ class D2F(nn.Module):
         size = tuple(image_small.shape[-2:])
         focus_map = None
         if disparity is None:
-            disparity = torch.sigmoid(prediction[:, :1])
+            disparity = stretch_per_image(torch.sigmoid(prediction[:, :1]))
             focus_map = prediction[:, 1:2]
         else:
             disparity = self._check_disparity(disparity, image_small)
@@ -554,6 +554,19 @@ def scale_kernels(kernel_sizes: tuple[int, ...], scale: float) -> tuple[int, ...
     if scale == 1:
         return kernel_sizes
     return tuple(max(1, 2 * round((size * scale - 1) / 2) + 1) for size in kernel_sizes)
+
+
+def stretch_per_image(disparity: torch.Tensor) -> torch.Tensor:
+    """A predicted disparity (N, 1, h, w) normalised per image, as the network was taught to predict it.
+
+    The 1st and 99th percentiles of each image go to 0 and 1 (clamped beyond): the network's sigmoid
+    output covers a narrower range than its per-image normalised targets, and the thin lens reads
+    disparity differences, so an unstretched map would blur every photo too little.
+    """
+    flat = disparity.flatten(1).float()
+    low = torch.quantile(flat, 0.01, dim=1).reshape(-1, 1, 1, 1).to(disparity.dtype)
+    high = torch.quantile(flat, 0.99, dim=1).reshape(-1, 1, 1, 1).to(disparity.dtype)
+    return ((disparity - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
 
 
 def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.Tensor:

@@ -24,10 +24,10 @@ from d2f.render.kernels import KERNEL_SIZES, diameter_to_defocus
 
 #: Circle of confusion, as a fraction of the image's longer side, per unit of normalised disparity and
 #: per unit of ``1 / N``: the one global constant that maps an f-number to an amount of blur. Fitted on
-#: the real-lens development set's aperture sweeps with the bundled d2f-lite (``scripts/fit_lens_blur.py``:
-#: the candidate with the smallest mean blur error, 1.32 stops; 0.1 gave 1.38 and 0.2 1.34), as that
+#: the real-lens development set's aperture sweeps with d2f-lite-2 (``scripts/fit_lens_blur.py``: the
+#: candidate with the smallest mean blur error, 1.25 stops; 0.02 gave 1.31 and 0.05 1.37), as that
 #: set's rules allow for a few global constants; see docs/evaluation.md.
-LENS_BLUR = 0.14
+LENS_BLUR = 0.03
 
 #: The f-number of a depth model's own look, when the caller gives none.
 DEFAULT_F_NUMBER = 2.0
