@@ -244,8 +244,9 @@ class D2F(nn.Module):
     ) -> Stage1Output:
         """Steps 1-2 on an image already at stage-1 size; ``focus`` is a point in its pixels.
 
-        The renderer runs in float32 (or wider) whatever ``precision`` says. A relative model's map (``config.blur_scale`` set) is first multiplied by the blur scale
-        (see :meth:`forward`). ``strength`` scales the blur diameter (see :meth:`forward`).
+        The renderer runs in float32 (or wider) whatever ``precision`` says. A relative model's map
+        (``config.blur_scale`` set) is first multiplied by the blur scale (see :meth:`forward`).
+        ``strength`` scales the blur diameter (see :meth:`forward`).
         ``network`` (from :meth:`network_outputs`, for this image) skips the networks; ``kernel_scale``
         scales the kernels the renderer draws (see :meth:`forward`).
         """
