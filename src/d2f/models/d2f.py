@@ -351,7 +351,7 @@ class D2F(nn.Module):
             if focus is None and prediction is not None:
                 focus_map = prediction[:, 1:2]
         if focus is not None:
-            window = max(3, round(0.02 * max(size)))
+            window = max(3, round(0.01 * max(size)))
             focus_disparity = disparity_at(disparity, focus, window)
         elif focus_map is not None:
             weights = torch.softmax(focus_map.flatten(1).float(), dim=1).reshape(focus_map.shape)
