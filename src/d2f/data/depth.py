@@ -16,14 +16,13 @@ import torch
 from d2f.depth_maps import fill_unknown, known_disparity
 from d2f.errors import InputError
 from d2f.render.kernels import diameter_to_defocus
+from d2f.render.lens import central_focus
 
 
 def central_focus_disparity(disparity: torch.Tensor) -> float:
-    """The median disparity of the central ninth of the frame: where a photographer usually focuses."""
-    _, height, width = disparity.shape
-    centre = disparity[:, height // 3 : max(height // 3 + 1, 2 * height // 3),
-                       width // 3 : max(width // 3 + 1, 2 * width // 3)]
-    return float(centre.median())
+    """The median disparity (1, H, W) of the central ninth of the frame: where a photographer usually
+    focuses (:func:`d2f.render.lens.central_focus` for one image)."""
+    return float(central_focus(disparity[None])[0])
 
 
 def normalise_disparity(disparity: torch.Tensor, focus_disparity: float) -> tuple[torch.Tensor, float, float]:

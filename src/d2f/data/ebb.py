@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from d2f.data.transforms import (
     as_size,
-    first_loadable,
+    dataset_item,
     half_resolution_size,
     paired_random_crop,
     paired_random_flip,
@@ -142,12 +142,14 @@ class EBBDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {len(self)} pairs")
-        index %= len(self)
-        if not self.skip_bad:
-            return self._load(index)
-        return first_loadable(self._load, index, len(self), lambda i: self.pairs[i][0], self.root)
+        return dataset_item(
+            self._load,
+            index,
+            len(self),
+            skip_bad=self.skip_bad,
+            name_of=lambda i: self.pairs[i][0],
+            root=self.root,
+        )
 
     def _load(self, index: int) -> dict:
         name, original_path, bokeh_path, mask_path = self.pairs[index]

@@ -44,7 +44,7 @@ from d2f.data.depth import fill_unknown
 from d2f.data.depth_files import read_map_image, read_npy_map, read_pfm
 from d2f.data.depth_layers import DEFAULT_MAX_LAYERS, highlight_gain, render_depth_bokeh
 from d2f.data.synthetic import MAX_BACKGROUND_BLUR, normalised_maps
-from d2f.data.transforms import check_size, first_loadable
+from d2f.data.transforms import check_size, dataset_item
 from d2f.errors import DataError, ImageReadError, InputError
 from d2f.io import open_image
 from d2f.render.kernels import diameter_to_defocus
@@ -262,12 +262,14 @@ class RGBDBokehDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {len(self)} pairs")
-        index %= len(self)
-        if not self.skip_bad:
-            return self._item(index)
-        return first_loadable(self._item, index, len(self), lambda i: self.pairs[i].name, self.root)
+        return dataset_item(
+            self._item,
+            index,
+            len(self),
+            skip_bad=self.skip_bad,
+            name_of=lambda i: self.pairs[i].name,
+            root=self.root,
+        )
 
     # ------------------------------------------------------------------------------- decoding
 

@@ -93,13 +93,26 @@ def paired_random_flip(images: Sequence[torch.Tensor], rng: np.random.Generator)
     return list(images)
 
 
-def first_loadable(
-    load: Callable[[int], dict], index: int, count: int, name_of: Callable[[int], str], root: object
+def dataset_item(
+    load: Callable[[int], dict],
+    index: int,
+    count: int,
+    *,
+    skip_bad: bool,
+    name_of: Callable[[int], str],
+    root: object,
 ) -> dict:
-    """``load(index)``, or with a warning naming each pair that fails, the next pair that loads.
+    """Item ``index`` of a dataset of ``count`` pairs, ``load`` reading one by its position.
 
-    The ``skip_bad`` rule of d2f's datasets; raises DataError naming ``root`` when no pair loads.
+    Negative indices count from the end, as for a list; others raise IndexError. With ``skip_bad``,
+    a pair that fails to load is skipped with a warning naming it and the next one that loads is
+    returned (DataError naming ``root`` when none does): the ``skip_bad`` rule of d2f's datasets.
     """
+    if not -count <= index < count:
+        raise IndexError(f"index {index} is out of range for {count} pairs")
+    index %= count
+    if not skip_bad:
+        return load(index)
     for attempt in range(count):
         candidate = (index + attempt) % count
         try:
@@ -113,7 +126,7 @@ __all__ = [
     "HALF_RESOLUTION_MULTIPLE",
     "as_size",
     "check_size",
-    "first_loadable",
+    "dataset_item",
     "half_resolution_size",
     "paired_random_crop",
     "paired_random_flip",
