@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def export(source: Path, name: str, destination: Path, overwrite: bool) -> int:
     model = load_pretrained(source)
+    # The preset's inference settings, chosen after training, replace the run's.
+    focus_sharpness = CONFIGS[name].focus_sharpness
+    model.config = dataclasses.replace(model.config, focus_sharpness=focus_sharpness)
     if model.config != CONFIGS[name]:
         differing = [
             field.name
@@ -56,7 +59,7 @@ def export(source: Path, name: str, destination: Path, overwrite: bool) -> int:
         raise CheckpointError(f"{source}: {half_mb:.1f} MB in float16, above the {MAX_BUNDLE_MB:g} MB limit")
     if (destination / WEIGHTS_NAME).exists() and not overwrite:
         raise InputError(f"{destination}: a bundle exists already (use --overwrite to replace it)")
-    presets.export_bundle(source, destination)
+    presets.export_bundle(source, destination, focus_sharpness=focus_sharpness)
     bundle = load_pretrained(destination)
     size_mb = (destination / WEIGHTS_NAME).stat().st_size / 2**20
     image = read_image(SAMPLE_PHOTO).unsqueeze(0)

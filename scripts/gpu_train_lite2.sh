@@ -36,6 +36,7 @@ fi
 cp -r "$RUN/model" "$OUT/lite2/model"
 echo "validation rows (metrics.csv):"
 grep -E '^[0-9]+,[^,]*,[^,]*,[^,]*,[0-9]' "$RUN/metrics.csv" | cut -d, -f1,5,8-10 | sed 's/^/  step,val_loss,absrel,delta1,spearman: /'
+python scripts/orient_model.py "$OUT/lite2/model" --cache cache/rgbd --out "$RUN/oriented" 2>&1 | tee "$OUT/lite2/orientation.txt"
 python scripts/depth_eval.py --weights "$OUT/lite2/model" --cache cache/rgbd 2>&1 | tee "$OUT/lite2/depth_eval.txt"
 echo "done in $(( $(date +%s) - start )) s"
 exit "$train_status"

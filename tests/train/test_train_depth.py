@@ -20,6 +20,7 @@ from d2f.train.depth import (
     gradient_matching_loss,
     spearman,
     ssi_disparity_loss,
+    standardise_disparity,
 )
 from d2f.train.model import build_model, depth_model_from
 
@@ -41,6 +42,17 @@ def test_alignment_and_invariant_losses_ignore_scale_and_shift():
     flat = torch.zeros_like(target)  # no information: the mean of the target, no NaN
     mean = target.mean(dim=(1, 2, 3), keepdim=True).expand_as(target)
     assert torch.allclose(align_scale_shift(flat, target), mean)
+    assert torch.isfinite(ssi_disparity_loss(flat, target))
+
+
+def test_invariant_losses_tell_near_from_far():
+    # A least-squares fit would align the inverted map with a negative scale and score it 0.
+    generator = torch.Generator().manual_seed(1)
+    target = disparity_maps(generator, size=(25, 31))  # an odd count: one median pixel
+    inverted = 1.0 - 2.0 * target
+    assert torch.allclose(standardise_disparity(inverted), -standardise_disparity(target))
+    assert float(ssi_disparity_loss(inverted, target)) > 1.0
+    assert float(gradient_matching_loss(inverted, target)) > 0.1
 
 
 def test_focus_loss_prefers_logits_on_the_mask_and_skips_empty_masks():

@@ -54,6 +54,10 @@ class D2FConfig:
         working_long_side: when set, stage 1 runs with this longer side (multiples of
             ``stage1_multiple``) whatever the photo's size, so blur is a fraction of the image and a
             12 MP photo looks like its 1.5 MP copy. None (the paper) runs it at half the photo's size.
+        focus_sharpness: a depth model's own focus point is the weighted median disparity under
+            ``softmax(focus_sharpness * focus logits)``; above 1 the weight gathers on the map's peak
+            (the network trained at 1 spreads it wide, and a wide median lands on the background
+            around a small subject). An inference setting: training ignores it.
     """
 
     encoder: str = "resnext50_32x4d"
@@ -74,6 +78,7 @@ class D2FConfig:
     blur_scale: float | None = None
     predicts: str = "defocus"
     working_long_side: int | None = None
+    focus_sharpness: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("decoder_features", "radiance_features", "stage1_multiple"):
@@ -89,7 +94,10 @@ class D2FConfig:
             raise ConfigError(f"head_features: expected two integers, got {self.head_features!r}")
         if any(size % 2 == 0 for size in self.kernel_sizes):
             raise ConfigError(f"kernel_sizes: expected odd integers, got {self.kernel_sizes!r}")
-        for name in ("alpha", "saturation_threshold", "saturation_gain", "saturation_power", "stage1_scale"):
+        for name in (
+            "alpha", "saturation_threshold", "saturation_gain", "saturation_power", "stage1_scale",
+            "focus_sharpness",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{name}: expected a positive number, got {value!r}")

@@ -354,7 +354,8 @@ class D2F(nn.Module):
             window = max(3, round(0.01 * max(size)))
             focus_disparity = disparity_at(disparity, focus, window)
         elif focus_map is not None:
-            weights = torch.softmax(focus_map.flatten(1).float(), dim=1).reshape(focus_map.shape)
+            logits = focus_map.flatten(1).float() * self.config.focus_sharpness
+            weights = torch.softmax(logits, dim=1).reshape(focus_map.shape)
             focus_disparity = weighted_median(disparity, weights.to(disparity.dtype))
         else:
             focus_disparity = central_focus(disparity)

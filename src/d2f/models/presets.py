@@ -38,7 +38,8 @@ _LITE = D2FConfig(
 CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
     "d2f-lite": _LITE,
-    "d2f-lite-2": dataclasses.replace(_LITE, predicts="depth", working_long_side=768),
+    # focus_sharpness: chosen on the real-lens development set after training (docs/model-card-lite2.md).
+    "d2f-lite-2": dataclasses.replace(_LITE, predicts="depth", working_long_side=768, focus_sharpness=8.0),
 }
 
 #: The model :func:`d2f.render_image` and ``d2f render`` use when given none.
@@ -122,16 +123,24 @@ def load_bundled(name: str = DEFAULT_MODEL, *, map_location: str | torch.device 
     return load_pretrained(directory, map_location=map_location)
 
 
-def export_bundle(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+def export_bundle(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    focus_sharpness: float | None = None,
+) -> Path:
     """Write a model saved with :meth:`D2F.save_pretrained` as a float16 bundle.
 
     Every floating-point tensor is stored in float16 (batch-norm counters stay integers);
-    ``config.json`` is written unchanged. Both files are written atomically. Returns ``destination``.
+    ``config.json`` is written unchanged but for ``focus_sharpness`` when given (an inference setting
+    chosen after training). Both files are written atomically. Returns ``destination``.
 
     Raises:
         CheckpointError: ``source`` is not a saved model, or a weight does not fit in float16.
     """
     model = load_pretrained(source)
+    if focus_sharpness is not None:
+        model.config = dataclasses.replace(model.config, focus_sharpness=focus_sharpness)
     for key, value in model.state_dict().items():
         if value.is_floating_point() and not bool(torch.isfinite(value.half()).all()):
             raise CheckpointError(f"{source}: {key} has values outside the float16 range; cannot bundle it")

@@ -5,9 +5,11 @@ disparity logits (through a sigmoid: normalised disparity, 0 far, 1 near), and c
 (a softmax over the pixels: where a photographer would focus). :class:`DepthStage` runs that network
 alone, at the size inference runs it, and :func:`depth_stage_loss` supervises both maps:
 
-- ``disparity``: the scale-and-shift-invariant L1 of MiDaS (:func:`ssi_disparity_loss`): each
-  prediction is aligned to its target by least squares, then compared;
-- ``disparity_gradient``: multi-scale gradient matching of the aligned prediction
+- ``disparity``: the scale-and-shift-invariant L1 of MiDaS (:func:`ssi_disparity_loss`): prediction
+  and target are each standardised by their median and mean absolute deviation, then compared. The
+  scale is a magnitude, never negative, so a map upside down (far = large) is an error, as it must be:
+  a least-squares alignment would fit it with a negative scale and call it right;
+- ``disparity_gradient``: multi-scale gradient matching of the standardised residual
   (:func:`gradient_matching_loss`), which sharpens depth edges;
 - ``disparity_anchor``: L1 to the target normalised to [0, 1] without alignment. Inference reads the
   sigmoid as normalised disparity, so the prediction's own range matters and the invariant terms
@@ -121,22 +123,34 @@ def align_scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> torch.T
     return scale * centred + target_mean
 
 
-def ssi_disparity_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Scale-and-shift-invariant L1: mean |align(prediction) - target| over (N, 1, H, W) maps.
+def standardise_disparity(disparity: torch.Tensor) -> torch.Tensor:
+    """Each map (N, 1, H, W) minus its median, divided by its mean absolute deviation from it.
 
-    ``target`` is normalised per image (:func:`normalise_disparity`) first, so the loss has the same
-    scale for disparities in any unit.
+    Invariant to shift and to a positive scale only: ``standardise(-x) = -standardise(x)``. A flat
+    map stays 0 (no NaN).
     """
-    target = normalise_disparity(target)
-    return (align_scale_shift(prediction, target) - target).abs().mean()
+    flat = disparity.flatten(1)
+    median = flat.median(dim=1, keepdim=True).values
+    deviation = (flat - median).abs().mean(dim=1, keepdim=True)
+    return ((flat - median) / deviation.clamp_min(_EPSILON)).reshape(disparity.shape)
+
+
+def ssi_disparity_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Scale-and-shift-invariant L1 (MiDaS): mean |standardise(prediction) - standardise(target)|.
+
+    Both (N, 1, H, W); the same loss for disparities in any unit, and large for a prediction whose
+    near and far are swapped (:func:`standardise_disparity`).
+    """
+    _check_maps(prediction, target)
+    return (standardise_disparity(prediction) - standardise_disparity(target)).abs().mean()
 
 
 def gradient_matching_loss(prediction: torch.Tensor, target: torch.Tensor, scales: int = 4) -> torch.Tensor:
-    """Multi-scale gradient matching of the aligned prediction (MiDaS): the mean absolute x and y
-    differences of the residual ``align(prediction) - normalise(target)``, on the maps subsampled by
-    1, 2, 4, ... (``scales`` levels), averaged over the levels."""
-    target = normalise_disparity(target)
-    residual = align_scale_shift(prediction, target) - target
+    """Multi-scale gradient matching (MiDaS): the mean absolute x and y differences of the residual
+    ``standardise(prediction) - standardise(target)``, on the maps subsampled by 1, 2, 4, ...
+    (``scales`` levels), averaged over the levels."""
+    _check_maps(prediction, target)
+    residual = standardise_disparity(prediction) - standardise_disparity(target)
     total = residual.new_zeros(())
     for level in range(scales):
         step = 2**level
@@ -302,4 +316,5 @@ __all__ = [
     "orient_disparity",
     "spearman",
     "ssi_disparity_loss",
+    "standardise_disparity",
 ]

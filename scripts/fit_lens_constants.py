@@ -1,0 +1,95 @@
+"""Fit d2f-lite-2's two global constants on the real-lens development set.
+
+- ``d2f.render.lens.LENS_BLUR`` (how much blur an f-number makes), with the model told the focus and
+  the f-numbers (``d2f eval --focus-hint --aperture``), on the grid 0.03 x 2^(k/2), k = 0..4;
+- the preset's ``focus_sharpness`` (how tightly the model's own focus point follows the peak of its
+  focus map), fully automatic (no hints), at the fitted ``LENS_BLUR``, on the grid 1, 2, 4, 8, 16.
+
+The rule, written before the fit: for each constant the candidate with the highest mean PSNR over all
+pairs; candidates within 0.02 dB of the best tie, and the higher mean SSIM wins. Only the development
+set is used (its README allows fitting a few global constants on it); held-out pairs are never seen.
+
+    python scripts/fit_lens_constants.py --pairs ../shared/real_lens/pairs.csv --model MODEL_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import d2f.render.lens as lens
+from d2f.io import array_to_tensor, tensor_to_array
+from d2f.models import load
+from d2f.pipeline import predict
+from d2f.real_lens.pairs import read_pairs_csv
+from d2f.real_lens.scoring import Renderer, Rendering, ScoredPair, score_pairs
+
+LENS_BLUR_CANDIDATES = tuple(round(0.03 * 2 ** (k / 2), 4) for k in range(5))
+FOCUS_SHARPNESS_CANDIDATES = (1.0, 2.0, 4.0, 8.0, 16.0)
+
+# Mean PSNRs closer than this (dB) are a tie, decided by SSIM.
+TIE_DB = 0.02
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=Path, default=Path("../shared/real_lens/pairs.csv"))
+    parser.add_argument("--model", default="d2f-lite-2", help="a bundled name or a save_pretrained folder")
+    args = parser.parse_args()
+    if not args.pairs.is_file():
+        print(f"fit_lens_constants: {args.pairs}: no such file (the real-lens set lives in ../shared)")
+        return 0
+    torch.set_grad_enabled(False)
+    model = load(args.model)
+    pairs, errors = read_pairs_csv(args.pairs)
+    if errors:
+        print(f"fit_lens_constants: error: {errors[0].message}", file=sys.stderr)
+        return 2
+
+    def render(image: np.ndarray, given: dict) -> Rendering:
+        output = predict(model, array_to_tensor(image).unsqueeze(0), **given)
+        return Rendering(tensor_to_array(output.bokeh[0].float()), output.defocus[0, 0].float().numpy())
+
+    renderer = Renderer("model", render, takes_hints=True)
+
+    def means(hints: bool) -> tuple[float, float]:
+        scored = [
+            outcome.scores["model"]
+            for outcome in score_pairs(pairs, [renderer], focus_hint=hints, aperture_hint=hints)
+            if isinstance(outcome, ScoredPair)
+        ]
+        return float(np.mean([s.psnr for s in scored])), float(np.mean([s.ssim for s in scored]))
+
+    results = {}
+    for candidate in LENS_BLUR_CANDIDATES:
+        lens.LENS_BLUR = candidate
+        results[candidate] = means(hints=True)
+        print(f"LENS_BLUR {candidate:<7g} told focus and f/: PSNR {results[candidate][0]:.3f}  "
+              f"SSIM {results[candidate][1]:.4f}", flush=True)
+    lens.LENS_BLUR = best(results)
+    print(f"best: LENS_BLUR = {lens.LENS_BLUR:g}")
+
+    results = {}
+    for candidate in FOCUS_SHARPNESS_CANDIDATES:
+        model.config = dataclasses.replace(model.config, focus_sharpness=candidate)
+        results[candidate] = means(hints=False)
+        print(f"focus_sharpness {candidate:<5g} automatic: PSNR {results[candidate][0]:.3f}  "
+              f"SSIM {results[candidate][1]:.4f}", flush=True)
+    print(f"best: focus_sharpness = {best(results):g}")
+    return 0
+
+
+def best(results: dict[float, tuple[float, float]]) -> float:
+    """The candidate with the highest PSNR; within ``TIE_DB`` of it, the highest SSIM."""
+    top = max(psnr for psnr, _ in results.values())
+    tied = [candidate for candidate, (psnr, _) in results.items() if psnr >= top - TIE_DB]
+    return max(tied, key=lambda candidate: results[candidate][1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
