@@ -84,3 +84,23 @@ def test_bad_disparity_is_refused(defocus_model: D2F) -> None:
         run(defocus_model, torch.rand(1, 3, 32, 32), disparity=torch.rand(2, 1, 32, 32))
     with pytest.raises(InputError, match="disparity"):
         run(defocus_model, torch.rand(1, 3, 32, 32), disparity=torch.full((1, 1, 8, 8), float("nan")))
+
+
+@pytest.mark.parametrize(("sharpness", "expected_focus"), [(1.0, 0.0), (8.0, 1.0)])
+def test_focus_sharpness_gathers_the_focus_on_the_peak_of_the_focus_map(sharpness, expected_focus) -> None:
+    """A small near subject under the focus map's peak, a wide far background with weaker weight: a
+    plain softmax's median lands on the background, a sharpened one on the subject."""
+    torch.manual_seed(0)
+    model = D2F(dataclasses.replace(DEPTH, focus_sharpness=sharpness)).eval()
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        network = model.network_outputs(image)
+        prediction = torch.full_like(network.prediction, -4.0)
+        height, width = prediction.shape[-2:]
+        subject = (slice(None), slice(None), slice(0, height // 8), slice(0, width // 8))  # 1.6 %
+        prediction[:, 0:1][subject] = 4.0  # near
+        prediction[:, 1:2] = 0.0
+        prediction[:, 1:2][subject] = 3.0  # the focus map's peak
+        network = dataclasses.replace(network, prediction=prediction)
+        output = model(image, network=network)
+    assert float(output.focus_disparity[0]) == pytest.approx(expected_focus, abs=0.05)

@@ -6,6 +6,7 @@ package's bundle location at it.
 
 from __future__ import annotations
 
+import dataclasses
 import runpy
 import subprocess
 import sys
@@ -199,3 +200,11 @@ def test_export_script_refuses_another_architecture(
     assert "not the d2f-lite architecture (differs in encoder" in capsys.readouterr().err
     assert not bundle_root.exists()
     assert isinstance(load_pretrained(saved), D2F)
+
+
+def test_export_sets_the_focus_sharpness_and_nothing_else(trained, tmp_path: Path) -> None:
+    _, saved = trained
+    bundle = presets.export_bundle(saved, tmp_path / "bundle", focus_sharpness=4.0)
+    config = load_pretrained(bundle).config
+    assert config.focus_sharpness == 4.0
+    assert dataclasses.replace(config, focus_sharpness=TINY.focus_sharpness) == TINY
