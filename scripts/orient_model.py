@@ -1,10 +1,11 @@
-"""The last step of d2f-lite's depth recipe: orient the trained disparity so that near is large.
+"""The orientation check of d2f-lite-2's depth recipe: is near large in the trained disparity?
 
     python scripts/orient_model.py runs/lite2/model --cache cache/rgbd --out runs/lite2/oriented
 
-The depth stage's scale-and-shift-invariant losses cannot tell near from far; this applies the rule of
-:func:`d2f.train.depth.orient_disparity` on the first ``--items`` photos of the RGB-D cache's *training*
-split (central crops; never held-out photos) and saves the model, flipped or not, to ``--out``.
+The depth stage's sign-aware losses should leave it so (the shipped run: kept as it was); this applies
+the rule of :func:`d2f.train.depth.orient_disparity` on the first ``--items`` photos of the RGB-D
+cache's *training* split (central crops; never held-out photos) and saves the model, flipped or not, to
+``--out``.
 """
 
 from __future__ import annotations

@@ -262,11 +262,11 @@ def spearman(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def orient_disparity(model: D2F, items: Iterable[dict]) -> bool:
     """Make ``model``'s disparity grow towards the camera, as inference reads it; True if it was flipped.
 
-    The scale-and-shift-invariant terms cannot tell near from far (a negative scale aligns as well),
-    so a run may learn the map upside down. The rule: the mean Spearman correlation of the predicted
-    and true disparity over ``items`` (training items, never held-out ones) decides; where it is
-    negative, channel 0 of the head's last convolution is negated, which turns ``sigmoid(x)`` into
-    ``sigmoid(-x) = 1 - sigmoid(x)`` exactly: the same map, flipped.
+    A safeguard of the recipe: the standardised losses penalise a map upside down, but a run with other
+    losses (a least-squares alignment fits a negative scale as well) can learn it so. The rule: the mean
+    Spearman correlation of the predicted and true disparity over ``items`` (training items, never
+    held-out ones) decides; where it is negative, channel 0 of the head's last convolution is negated,
+    which turns ``sigmoid(x)`` into ``sigmoid(-x) = 1 - sigmoid(x)`` exactly: the same map, flipped.
     """
     if not model.config.predicts_depth:
         raise InputError("model: only a model that predicts depth has a disparity to orient")
