@@ -5,9 +5,10 @@
 - the preset's ``focus_sharpness`` (how tightly the model's own focus point follows the peak of its
   focus map), fully automatic (no hints), at the fitted ``LENS_BLUR``, on the grid 1, 2, 4, 8, 16.
 
-The rule, written before the fit: for each constant the candidate with the highest mean PSNR over all
-pairs; candidates within 0.02 dB of the best tie, and the higher mean SSIM wins. Only the development
-set is used (its README allows fitting a few global constants on it); held-out pairs are never seen.
+The rule (written before the ``LENS_BLUR`` fit; applied to ``focus_sharpness`` after a first look at its
+grid): for each constant the candidate with the highest mean PSNR over all pairs; candidates within 0.02
+dB of the best tie, and the higher mean SSIM wins. Only the development set is used (its README allows
+fitting a few global constants on it); held-out pairs are never seen.
 
     python scripts/fit_lens_constants.py --pairs ../shared/real_lens/pairs.csv --model MODEL_DIR
 """
