@@ -141,16 +141,25 @@ def ssi_disparity_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.
     Both (N, 1, H, W); the same loss for disparities in any unit, and large for a prediction whose
     near and far are swapped (:func:`standardise_disparity`).
     """
-    _check_maps(prediction, target)
-    return (standardise_disparity(prediction) - standardise_disparity(target)).abs().mean()
+    return _standardised_residual(prediction, target).abs().mean()
 
 
 def gradient_matching_loss(prediction: torch.Tensor, target: torch.Tensor, scales: int = 4) -> torch.Tensor:
     """Multi-scale gradient matching (MiDaS): the mean absolute x and y differences of the residual
     ``standardise(prediction) - standardise(target)``, on the maps subsampled by 1, 2, 4, ...
     (``scales`` levels), averaged over the levels."""
+    return _residual_gradient_loss(_standardised_residual(prediction, target), scales)
+
+
+def _standardised_residual(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``standardise(prediction) - standardise(target)`` for two (N, 1, H, W) maps: what both
+    invariant losses measure, computed once when both are used."""
     _check_maps(prediction, target)
-    residual = standardise_disparity(prediction) - standardise_disparity(target)
+    return standardise_disparity(prediction) - standardise_disparity(target)
+
+
+def _residual_gradient_loss(residual: torch.Tensor, scales: int = 4) -> torch.Tensor:
+    """The gradient-matching term of a standardised residual (see :func:`gradient_matching_loss`)."""
     total = residual.new_zeros(())
     for level in range(scales):
         step = 2**level
@@ -200,10 +209,12 @@ def depth_stage_loss(
     """
     target = F.interpolate(disparity.float(), size=output.disparity.shape[-2:], mode="area")
     parts = {}
+    if weights.disparity > 0 or weights.disparity_gradient > 0:
+        residual = _standardised_residual(output.disparity, target)
     if weights.disparity > 0:
-        parts["disparity"] = ssi_disparity_loss(output.disparity, target)
+        parts["disparity"] = residual.abs().mean()
     if weights.disparity_gradient > 0:
-        parts["disparity_gradient"] = gradient_matching_loss(output.disparity, target)
+        parts["disparity_gradient"] = _residual_gradient_loss(residual)
     if weights.disparity_anchor > 0:
         parts["disparity_anchor"] = (output.disparity - normalise_disparity(target)).abs().mean()
     if weights.focus_map > 0 and focus_mask is not None:
