@@ -183,21 +183,35 @@ def measured_columns(results: list[ImageResult]) -> list[str]:
 
 def write_report(results: list[ImageResult], path: str | Path, *, overwrite: bool = False) -> Path:
     """Per-image CSV (one row per image, then a ``mean`` row), written atomically."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
     columns = measured_columns(results)
     summary = summarize(results)
     rows = [{column: asdict(result)[column] for column in ["name", *columns]} for result in results]
     rows.append({"name": "mean", **{column: summary[column] for column in columns}})
+    return write_csv(path, ["name", *columns], rows, overwrite=overwrite, format_cell=_format_report_cell)
+
+
+def write_csv(
+    path: str | Path,
+    columns: Iterable[str],
+    rows: list[dict[str, object]],
+    *,
+    overwrite: bool = False,
+    format_cell: Callable[[object], str] | None = None,
+) -> Path:
+    """Write rows atomically (a temporary file beside ``path``, then renamed); each cell through
+    ``format_cell``, :func:`format_value` by default."""
+    format_cell = format_cell or format_value
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(f"{path}: already exists (pass overwrite=True / --overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["name", *columns])
+            writer = csv.DictWriter(file, fieldnames=list(columns))
             writer.writeheader()
             for row in rows:
-                writer.writerow({key: _format_value(value) for key, value in row.items()})
+                writer.writerow({key: format_cell(value) for key, value in row.items()})
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -205,12 +219,20 @@ def write_report(results: list[ImageResult], path: str | Path, *, overwrite: boo
     return path
 
 
-def _format_value(value: object) -> str:
-    if value is None:
+def format_value(value: object) -> str:
+    """A CSV cell: empty for None and NaN, 6 significant digits for floats."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _format_report_cell(value: object) -> str:
+    """The per-image report's cell: as :func:`format_value`, but an undefined measure reads ``nan``."""
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return format_value(value)
 
 
 def _images_by_name(folder: Path) -> dict[str, Path]:
@@ -246,9 +268,11 @@ __all__ = [
     "Method",
     "evaluate",
     "find_pairs",
+    "format_value",
     "gaussian_baseline",
     "identity_baseline",
     "measured_columns",
     "summarize",
+    "write_csv",
     "write_report",
 ]

@@ -7,17 +7,14 @@ sweep columns are the means over its scenes.
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from d2f.errors import InputError
+from d2f.evaluation import format_value, write_csv
 from d2f.real_lens.hints import FROM_MASK, FROM_TILES
 from d2f.real_lens.pairs import RowError
 from d2f.real_lens.scoring import ScoredPair
@@ -161,37 +158,6 @@ def summary_path(report: str | Path) -> Path:
     """``report_summary.csv`` beside ``report.csv``."""
     report = Path(report)
     return report.with_name(f"{report.stem}_summary{report.suffix or '.csv'}")
-
-
-def write_csv(
-    path: str | Path, columns: Iterable[str], rows: list[dict[str, object]], *, overwrite: bool = False
-) -> Path:
-    """Write rows atomically (a temporary file beside ``path``, then renamed); None is an empty cell."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists (pass --overwrite to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(columns))
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({key: format_value(value) for key, value in row.items()})
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def format_value(value: object) -> str:
-    """A CSV cell: empty for None and NaN, 6 significant digits for floats."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 __all__ = [
