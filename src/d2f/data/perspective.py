@@ -496,7 +496,7 @@ def generate_perspective_scene(
             coc = coc.clamp(-largest_coc, largest_coc)
         layers.append(SceneLayer(layer.color.clamp(0, 1), layer.alpha, coc, layer.gain))
     if device is not None:
-        layers = [_layer_to(layer, device) for layer in layers]
+        layers = [layer.to(device) for layer in layers]
     image = render_scene(layers, margin=margin, slices=slices, sharp=True)
     bokeh = render_scene(layers, margin=margin, slices=slices)
     focus_mask = in_focus_coverage(layers, margin=margin, slices=slices)
@@ -525,13 +525,6 @@ def generate_perspective_scene(
     defocus = diameter_to_defocus(coc.abs() / 2)
     return {"image": image.float(), "bokeh": bokeh.float(), "defocus": defocus.float(), "coc": coc.float(),
             "disparity": seen.float(), "focus_mask": focus_mask.float(), "params": params}
-
-
-def _layer_to(layer: SceneLayer, device) -> SceneLayer:
-    def move(value):
-        return value.to(device) if isinstance(value, torch.Tensor) else value
-
-    return SceneLayer(move(layer.color), move(layer.alpha), move(layer.coc), move(layer.gain))
 
 
 def _skyline(rng: np.random.Generator, width: int, horizon: float, height: int) -> torch.Tensor:

@@ -349,7 +349,7 @@ def generate_scene(
 
     layers = [layer for layer, _ in entries]
     if device is not None:
-        layers = [_layer_to(layer, device) for layer in layers]
+        layers = [layer.to(device) for layer in layers]
     image = render_scene(layers, margin=margin, slices=slices, sharp=True)
     bokeh = render_scene(layers, margin=margin, slices=slices)
     focus_mask = in_focus_coverage(layers, margin=margin, slices=slices)
@@ -395,13 +395,6 @@ def generate_scene(
     }
     return {"image": image.float(), "bokeh": bokeh.float(), "defocus": defocus.float(), "coc": coc.float(),
             "disparity": disparity.float(), "focus_mask": focus_mask.float(), "params": params}
-
-
-def _layer_to(layer: SceneLayer, device) -> SceneLayer:
-    def move(value):
-        return value.to(device) if isinstance(value, torch.Tensor) else value
-
-    return SceneLayer(move(layer.color), move(layer.alpha), move(layer.coc), move(layer.gain))
 
 
 # ------------------------------------------------------------------------------------------- dataset

@@ -57,6 +57,14 @@ class SceneLayer:
     coc: float | torch.Tensor
     gain: torch.Tensor | None = None
 
+    def to(self, device: torch.device | str) -> SceneLayer:
+        """The same layer with its tensors on ``device`` (numbers and None stay as they are)."""
+
+        def move(value):
+            return value.to(device) if isinstance(value, torch.Tensor) else value
+
+        return SceneLayer(move(self.color), move(self.alpha), move(self.coc), move(self.gain))
+
 
 # ----------------------------------------------------------------------------------- colour and optics
 
