@@ -364,18 +364,24 @@ def write_image(
     embedded in JPEG, PNG, WebP, TIFF and AVIF files (JPEG holds at most 64 KB of EXIF: a larger block,
     which no JPEG camera writes, is left out); other formats have no room for it. Returns the path written.
     """
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
-    if isinstance(image, torch.Tensor):
-        image = tensor_to_pil(image)
-    elif not isinstance(image, Image.Image):
-        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    image = _image_to_save(image, quality)
     path = Path(path)
     image_format = format_for_path(path)
     options = _save_options(image_format, quality, metadata)
     return _write_atomically(
         path, lambda file: image.save(file, format=image_format, **options), overwrite=overwrite
     )
+
+
+def _image_to_save(image: Image.Image | torch.Tensor, quality: object) -> Image.Image:
+    """Check ``quality`` (1-100) and return ``image`` as a Pillow image (what writing needs)."""
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
+        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
+    if isinstance(image, torch.Tensor):
+        return tensor_to_pil(image)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    return image
 
 
 def encode_image(
@@ -386,12 +392,7 @@ def encode_image(
     metadata: ImageMetadata | None = None,
 ) -> bytes:
     """The file :func:`write_image` would write, as bytes in memory, in a Pillow format ("JPEG", "PNG")."""
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
-        raise InputError(f"quality: expected an integer from 1 to 100, got {quality!r}")
-    if isinstance(image, torch.Tensor):
-        image = tensor_to_pil(image)
-    elif not isinstance(image, Image.Image):
-        raise InputError(f"image: expected a PIL.Image.Image or a torch.Tensor, got {type(image).__name__}")
+    image = _image_to_save(image, quality)
     if image_format not in Image.SAVE:
         raise InputError(f"image_format: {image_format!r} is not a format d2f can write (use PNG, JPEG, ...)")
     buffer = BytesIO()
