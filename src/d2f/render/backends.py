@@ -114,16 +114,8 @@ def blur_levels_cropped(
     """Blur each level only over the bounding box that its mask can reach (see the module docstring;
     ``padded`` as for :func:`blur_levels_direct`)."""
     margin = max(sizes) // 2
-    if padded:
-        padded_values, padded_masks = values, masks[:, 1:]
-        height, width = values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
-        offset = margin
-    else:
-        height, width = values.shape[-2:]
-        mode = padding_mode(height, width, max(sizes))
-        padded_values = F.pad(values, (margin,) * 4, mode=mode)
-        padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
-        offset = 0
+    padded_values, padded_masks, height, width = _padded_frame(values, masks, sizes, padded)
+    offset = margin if padded else 0
     # Masks are non-negative, so a row or column is used where its maximum is above zero.
     rows_used = masks[:, 1:].amax(dim=(0, 3)) > 0  # (L - 1, H)
     columns_used = masks[:, 1:].amax(dim=(0, 2)) > 0  # (L - 1, W)
@@ -174,14 +166,7 @@ def blur_levels_batched(
     if direct_max_size is None:
         direct_max_size = BATCHED_DIRECT_MAX_SIZE
     margin = max(sizes) // 2
-    if padded:
-        padded_values, padded_masks = values, masks[:, 1:]
-        height, width = values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
-    else:
-        height, width = values.shape[-2:]
-        mode = padding_mode(height, width, max(sizes))
-        padded_values = F.pad(values, (margin,) * 4, mode=mode)
-        padded_masks = F.pad(masks[:, 1:], (margin,) * 4, mode=mode)
+    padded_values, padded_masks, height, width = _padded_frame(values, masks, sizes, padded)
     # Compositing runs from the farthest level down, so only a run of the nearest levels goes direct.
     direct_levels = 0
     while direct_levels < len(sizes) and sizes[direct_levels] <= direct_max_size:
@@ -204,6 +189,20 @@ def blur_levels_batched(
         mask = padded_masks[:, level - 1 : level][window]
         stacked = torch.cat([mask, mask * padded_values[window]], dim=1)
         yield BlurredLevel(_valid_direct_blur(stacked, sizes[level - 1], aperture), 0, 0)
+
+
+def _padded_frame(
+    values: torch.Tensor, masks: torch.Tensor, sizes: tuple[int, ...], padded: bool
+) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """``(values, masks[:, 1:])`` padded by the largest radius on every side (as given when
+    ``padded``) and the unpadded frame's (height, width)."""
+    margin = max(sizes) // 2
+    if padded:
+        return values, masks[:, 1:], values.shape[-2] - 2 * margin, values.shape[-1] - 2 * margin
+    height, width = values.shape[-2:]
+    mode = padding_mode(height, width, max(sizes))
+    padding = (margin,) * 4
+    return F.pad(values, padding, mode=mode), F.pad(masks[:, 1:], padding, mode=mode), height, width
 
 
 def _fft_blur_of_levels(
