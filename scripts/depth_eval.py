@@ -1,15 +1,18 @@
-"""How well models that predict depth rank the held-out real RGB-D scenes; prints a table.
+"""How well models that predict depth rank held-out scenes (real RGB-D or synthetic); prints a table.
 
 For every held-out scene (``d2f.data.rgbd``'s ``holdout`` split of ``../shared/rgbd``: every tenth
 RGB-D-D pair and two Middlebury 2014 scenes; or the held-out photos of an RGB-D cache written by
-``scripts/cache_rgbd.py``), each model renders the photo and its ``D2FOutput.disparity`` is upsampled
-(bilinear) to the photo's size and compared with the true disparity
+``scripts/cache_rgbd.py``; or, with ``--synthetic COUNT``, synthetic scenes with exact disparity that
+training never drew: the depth config's mix, half of them perspective scenes, with seed
+``data.seed + 1`` = 9001, at 512x768), each model renders the photo and its ``D2FOutput.disparity`` is
+upsampled (bilinear) to the photo's size and compared with the true disparity
 (:func:`d2f.train.depth.depth_metrics`): Spearman's rank correlation, and AbsRel and the share within
 1.25x after scale-and-shift alignment. The prior "lower in the frame is nearer" (disparity = row index)
 is the baseline row.
 
     PYTHONPATH=src python scripts/depth_eval.py --weights runs/lite2/model --root ../shared/rgbd
     PYTHONPATH=src python scripts/depth_eval.py --weights runs/lite2/model --cache cache/rgbd
+    PYTHONPATH=src python scripts/depth_eval.py --weights runs/lite2/model --synthetic 32
 """
 
 from __future__ import annotations
@@ -30,11 +33,31 @@ from d2f.train.rgbd_cache import RGBDCacheDataset
 
 METRICS = ("spearman", "absrel", "delta1")
 
+#: The held-out synthetic scenes: configs/lite2_depth.yaml's mix drawn with its data.seed + 1.
+SYNTHETIC_SEED = 9001
+SYNTHETIC_SIZE = (512, 768)
+SYNTHETIC_PERSPECTIVE_PROBABILITY = 0.5
+SYNTHETIC_KERNEL_SCALE = 0.6
+
 
 def held_out_scenes(
-    root: Path | None, cache: Path | None
+    root: Path | None, cache: Path | None, synthetic: int | None = None
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """``(name, photo (3, H, W) in [0, 1], disparity (1, H, W))`` of each held-out scene."""
+    if synthetic is not None:
+        from d2f.data import SyntheticBokehDataset
+
+        scenes = SyntheticBokehDataset(
+            synthetic,
+            SYNTHETIC_SIZE,
+            seed=SYNTHETIC_SEED,
+            kernel_scale=SYNTHETIC_KERNEL_SCALE,
+            perspective_probability=SYNTHETIC_PERSPECTIVE_PROBABILITY,
+        )
+        for index, scene in enumerate(scenes):
+            kind = "perspective" if scenes.is_perspective(index) else "layered"
+            yield f"{scene['name']} ({kind})", scene["image"], scene["disparity"]
+        return
     if cache is not None:
         dataset = RGBDCacheDataset(cache, "holdout", size=None, random=False)
         for index in range(len(dataset)):
@@ -72,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--root", type=Path, default=Path("../shared/rgbd"), help="the RGB-D folder")
     source.add_argument("--cache", type=Path, help="an RGB-D cache instead (its held-out photos)")
+    source.add_argument("--synthetic", type=int, metavar="COUNT", help="held-out synthetic scenes instead")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     try:
@@ -81,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[str, list[float]]] = {column: {m: [] for m in METRICS} for column in columns}
         header = f"{'scene':32s}" + "".join(f" | {column[-24:]:>24s}" for column in columns)
         print(f"Spearman / AbsRel / delta<1.25 per held-out scene (AbsRel, delta after alignment)\n{header}")
-        for name, photo, disparity in held_out_scenes(args.root, args.cache):
+        for name, photo, disparity in held_out_scenes(args.root, args.cache, args.synthetic):
             predictions = {"row prior": row_prior(disparity)}
             for column, model in models.items():
                 predictions[column] = predicted_disparity(model, photo.to(args.device)).cpu()

@@ -10,7 +10,10 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). With
 ``--scene-blur-scale`` a model that predicts relative defocus renders each scene at its own blur scale
 (the largest true defocus in the frame, as the scene's aperture gives it) instead of its default. With
-``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does. Prints
+``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does. With
+``--perspective-probability`` that share of the scenes are perspective scenes (d2f-lite-2's training mix
+draws half). With ``--focus-hint`` a model that predicts depth is told to focus on the subject (the
+point of the in-focus mask farthest from its edge) instead of choosing its own focus. Prints
 the PSNR of each scene and the PSNR of all masked pixels together, then how close the whole output is to
 the true bokeh (PSNR over every pixel of every scene).
 """
@@ -22,7 +25,9 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from scipy import ndimage
 
 from d2f.data.synthetic import SyntheticBokehDataset
 from d2f.errors import D2FError
@@ -48,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scene-blur-scale", action="store_true", help="relative models: give each scene's own blur scale"
     )
     parser.add_argument("--strength", type=float, default=1.0, help="scale the blur (default 1)")
+    parser.add_argument(
+        "--perspective-probability", type=float, default=0.0, help="share of perspective scenes (default 0)"
+    )
+    parser.add_argument(
+        "--focus-hint", action="store_true", help="depth models: focus on the subject, not their own choice"
+    )
     args = parser.parse_args(argv)
     try:
         model = load_bundled(args.model) if args.model in CONFIGS else load_pretrained(Path(args.model))
@@ -59,14 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             kernel_scale=args.kernel_scale,
             companion_focus_probability=args.companion_focus_probability,
             subject_support_probability=args.subject_support_probability,
+            perspective_probability=args.perspective_probability,
         )
         squared_error, pixels = 0.0, 0.0
         truth_error, truth_pixels = 0.0, 0
         for scene in scenes:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
+            focus = {"focus": deepest_point(scene["focus_mask"][0])} if args.focus_hint else {}
             output = predict(
-                model, image, device="cpu", blur_scale=blur_scale, strength=args.strength
+                model, image, device="cpu", blur_scale=blur_scale, strength=args.strength, **focus
             ).bokeh[0]
             mask = scene["focus_mask"]
             error = ((output - scene["image"]) ** 2 * mask).sum().item()
@@ -81,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"output vs true bokeh, PSNR over {args.count} scenes: {_psnr(truth_error, truth_pixels):.2f} dB")
     print(f"in-focus PSNR over {args.count} scenes: {_psnr(squared_error, pixels):.2f} dB")
     return 0
+
+
+def deepest_point(mask: torch.Tensor) -> tuple[float, float]:
+    """(x, y) of the pixel of a (H, W) mask farthest from its edge: a point surely on the subject."""
+    distance = ndimage.distance_transform_edt(mask.numpy() > 0.5)
+    row, column = np.unravel_index(int(distance.argmax()), distance.shape)
+    return float(column), float(row)
 
 
 def _psnr(squared_error: float, count: float) -> float:
