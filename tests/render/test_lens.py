@@ -9,6 +9,7 @@ from d2f.errors import InputError
 from d2f.render import defocus_to_diameter
 from d2f.render.lens import (
     LENS_BLUR,
+    METRIC_LENS_BLUR,
     coc_fraction,
     disparity_at,
     thin_lens_defocus,
@@ -45,6 +46,19 @@ def test_coc_fraction_follows_one_over_n() -> None:
     assert coc_fraction(2.0, 4.0) == pytest.approx(LENS_BLUR / 4)
     assert coc_fraction(2.0, strength=0.0) == 0.0
     assert coc_fraction(1.4) > coc_fraction(2.8) > coc_fraction(8.0)
+
+
+def test_coc_fraction_follows_a_known_disparity_range(device) -> None:
+    ranges = torch.tensor([0.25, 2.0], device=device)
+    fraction = coc_fraction(2.0, 8.0, 0.5, disparity_range=ranges)
+    expected = METRIC_LENS_BLUR * (1 / 2 - 1 / 8) * 0.5 * ranges
+    torch.testing.assert_close(fraction, expected)
+    assert float(fraction[1] / fraction[0]) == pytest.approx(8.0)  # a close-up blurs more
+
+
+def test_coc_fraction_refuses_a_range_that_is_not_one_per_image() -> None:
+    with pytest.raises(InputError, match=r"^disparity_range: expected a tensor of one value per image"):
+        coc_fraction(2.0, disparity_range=torch.ones(1, 1))
 
 
 def test_weighted_median_follows_the_weights() -> None:

@@ -58,6 +58,10 @@ class D2FConfig:
             ``softmax(focus_sharpness * focus logits)``; above 1 the weight gathers on the map's peak
             (the network trained at 1 spreads it wide, and a wide median lands on the background
             around a small subject). An inference setting: training ignores it.
+        blur_range: a depth model also predicts each photo's disparity range in 1/m (how far apart,
+            in inverse metres, its nearest and farthest surfaces are: a close-up spans several, a
+            street a fraction of one) from the defocus network's pooled features, so that the blur an
+            f-number makes follows the scene's scale (see :data:`d2f.render.lens.METRIC_LENS_BLUR`).
     """
 
     encoder: str = "resnext50_32x4d"
@@ -79,6 +83,7 @@ class D2FConfig:
     predicts: str = "defocus"
     working_long_side: int | None = None
     focus_sharpness: float = 1.0
+    blur_range: bool = False
 
     def __post_init__(self) -> None:
         for name in ("decoder_features", "radiance_features", "stage1_multiple"):
@@ -128,6 +133,10 @@ class D2FConfig:
             raise ConfigError("blur_scale: a model that predicts depth takes its blur from the aperture")
         if self.working_long_side is not None:
             _check_positive_int("working_long_side", self.working_long_side)
+        if not isinstance(self.blur_range, bool):
+            raise ConfigError(f"blur_range: expected true or false, got {self.blur_range!r}")
+        if self.blur_range and not self.predicts_depth:
+            raise ConfigError("blur_range: only a model that predicts depth can predict its disparity range")
 
     @property
     def predicts_depth(self) -> bool:

@@ -26,6 +26,9 @@ from d2f.render.radiance import saturation_weight
 
 PRECISIONS = ("fp32", "bf16")
 
+#: A predicted disparity range (1/m) is kept within these: from a 20 m deep street to a 10 cm close-up.
+DISPARITY_RANGE_LIMITS = (0.05, 10.0)
+
 # Pixels per strip of the full-resolution fusion without autograd: bounds its working set (the fusion
 # network's widest activation is 64 floats per pixel, 256 MiB per 2**20 pixels).
 _STRIP_PIXELS = {"cpu": 2**20, "default": 2**23}
@@ -43,6 +46,8 @@ class D2FOutput:
         disparity: (N, 1, h, w) the normalised disparity the defocus came from (0 far, 1 near), for
             models that predict depth or when a depth map was given; else None.
         focus_disparity: (N,) the disparity that was in focus, where ``disparity`` is set; else None.
+        disparity_range: (N,) the span of ``disparity`` in 1/m, for models that predict it
+            (``D2FConfig.blur_range``); else None.
     """
 
     bokeh: torch.Tensor
@@ -51,6 +56,7 @@ class D2FOutput:
     fusion_mask: torch.Tensor
     disparity: torch.Tensor | None = None
     focus_disparity: torch.Tensor | None = None
+    disparity_range: torch.Tensor | None = None
 
 
 @dataclass
@@ -64,10 +70,13 @@ class NetworkOutputs:
         radiance: (N, 1, h, w) the radiance network's map (before the saturation weight).
         prediction: (N, C, h, w) the defocus network's raw map (C = 2 for models that predict depth:
             logit disparity and focus map), or None where a given depth map made it unnecessary.
+        disparity_range: (N,) the photo's disparity range in 1/m, for models that predict it
+            (``D2FConfig.blur_range``) where ``prediction`` is set; else None.
     """
 
     radiance: torch.Tensor
     prediction: torch.Tensor | None
+    disparity_range: torch.Tensor | None = None
 
 
 @dataclass
@@ -78,6 +87,7 @@ class Stage1Output:
     bokeh_small: torch.Tensor
     disparity: torch.Tensor | None = None
     focus_disparity: torch.Tensor | None = None
+    disparity_range: torch.Tensor | None = None
 
 
 class D2F(nn.Module):
@@ -112,6 +122,7 @@ class D2F(nn.Module):
             self.config.decoder_features,
             self.config.head_features,
             out_channels=2 if self.config.predicts_depth else 1,
+            blur_range=self.config.blur_range,
         )
         self.radiance_net = RadianceNet(self.config.radiance_features)
         self.fusion_net = FusionNet(self.config.fusion_features)
@@ -217,6 +228,7 @@ class D2F(nn.Module):
             fusion_mask=fusion_mask,
             disparity=stage1.disparity,
             focus_disparity=stage1.focus_disparity,
+            disparity_range=stage1.disparity_range,
         )
 
     def check_supported(self, options: RenderOptions, *, with_depth: bool = False) -> None:
@@ -260,9 +272,10 @@ class D2F(nn.Module):
         radiance = network.radiance
         prediction = network.prediction if with_prediction else None
         focus_disparity = None
+        disparity_range = network.disparity_range if with_prediction else None
         if disparity is not None or config.predicts_depth:
             disparity, focus_disparity, defocus = self._depth_defocus(
-                image_small, prediction, disparity, focus, options
+                image_small, prediction, disparity, focus, options, disparity_range
             )
         else:
             defocus = prediction
@@ -290,7 +303,7 @@ class D2F(nn.Module):
             aperture=aperture,
             cats_eye=options.cats_eye,
         ).to(image_small.dtype)
-        return Stage1Output(defocus, bokeh_small, disparity, focus_disparity)
+        return Stage1Output(defocus, bokeh_small, disparity, focus_disparity, disparity_range)
 
     def network_outputs(self, image: torch.Tensor, *, precision: str = "fp32") -> NetworkOutputs:
         """Run the stage-1 networks once for ``image`` (N, 3, H, W) in [0, 1], at :meth:`stage1_size`.
@@ -311,10 +324,13 @@ class D2F(nn.Module):
         with self._network_precision(image_small, precision):
             network_input = _memory_format(image_small, precision)
             radiance = self.radiance_net(network_input).to(image_small.dtype).contiguous()
-            prediction = None
+            prediction = disparity_range = None
             if with_prediction:
-                prediction = self.predict_defocus(network_input).to(image_small.dtype).contiguous()
-        return NetworkOutputs(radiance, prediction)
+                prediction, log_range = self._predict(network_input)
+                prediction = prediction.to(image_small.dtype).contiguous()
+                if log_range is not None:
+                    disparity_range = log_range.float().exp().clamp(*DISPARITY_RANGE_LIMITS)
+        return NetworkOutputs(radiance, prediction, disparity_range)
 
     def _check_network(self, network: object, image_small: torch.Tensor, *, needs_prediction: bool) -> None:
         if not isinstance(network, NetworkOutputs):
@@ -337,8 +353,10 @@ class D2F(nn.Module):
         disparity: torch.Tensor | None,
         focus: tuple[float, float] | None,
         options: RenderOptions,
+        disparity_range: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(disparity, focus_disparity, defocus)`` at stage-1 size, by the thin lens."""
+        """``(disparity, focus_disparity, defocus)`` at stage-1 size, by the thin lens; a predicted
+        ``disparity_range`` (N,) in 1/m sets the blur per unit of disparity (see :func:`coc_fraction`)."""
         size = tuple(image_small.shape[-2:])
         focus_map = None
         if disparity is None:
@@ -359,7 +377,9 @@ class D2F(nn.Module):
             focus_disparity = weighted_median(disparity, weights.to(disparity.dtype))
         else:
             focus_disparity = central_focus(disparity)
-        coc_pixels = coc_fraction(options.f_number, options.input_f_number, options.strength) * max(size)
+        coc_pixels = max(size) * coc_fraction(
+            options.f_number, options.input_f_number, options.strength, disparity_range=disparity_range
+        )
         defocus = thin_lens_defocus(
             disparity,
             focus_disparity,
@@ -397,15 +417,28 @@ class D2F(nn.Module):
         The network runs at :meth:`defocus_network_size` and its map is upsampled back to (h, w);
         neither ``strength`` nor the clamp is applied.
         """
-        size = tuple(image_small.shape[-2:])
-        network_size = self.defocus_network_size(*size)
-        if network_size == size:
-            return self.defocus_net(image_small)
-        shrunk = F.interpolate(
+        return self._predict(image_small)[0]
+
+    def defocus_network_input(self, image_small: torch.Tensor) -> torch.Tensor:
+        """A stage-1 image (N, 3, h, w) as the defocus network sees it (:meth:`defocus_network_size`)."""
+        network_size = self.defocus_network_size(*image_small.shape[-2:])
+        if network_size == tuple(image_small.shape[-2:]):
+            return image_small
+        return F.interpolate(
             image_small, size=network_size, mode="bilinear", antialias=True, align_corners=False
         )
-        defocus = self.defocus_net(shrunk)
-        return F.interpolate(defocus, size=size, mode="bilinear", align_corners=False)
+
+    def _predict(self, image_small: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`predict_defocus`'s map and the (N,) log disparity range (None without a range head)."""
+        size = tuple(image_small.shape[-2:])
+        network_input = self.defocus_network_input(image_small)
+        if self.defocus_net.range_head is None:
+            prediction, log_range = self.defocus_net(network_input), None
+        else:
+            prediction, log_range = self.defocus_net.predict(network_input)
+        if tuple(network_input.shape[-2:]) != size:
+            prediction = F.interpolate(prediction, size=size, mode="bilinear", align_corners=False)
+        return prediction, log_range
 
     def fuse(
         self,

@@ -160,12 +160,37 @@ class DefocusHead(nn.Module):
         return self.conv2(F.interpolate(hidden, scale_factor=2, mode="bilinear", align_corners=False))
 
 
+class BlurRangeHead(nn.Module):
+    """A photo's log disparity range (log 1/m) from :func:`pooled_features`: one linear layer.
+
+    Fitted in closed form (ridge regression, :mod:`d2f.train.blur_range`) with the feature
+    standardisation folded into its weights. Output: (N,) float32, the log of a range in 1/m.
+    """
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, 1)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # float32 even under autocast: the range is an exponent, and bf16 rounds it by about 1 %.
+        with torch.autocast(features.device.type, enabled=False):
+            return self.linear(features.float())[:, 0]
+
+
+def pooled_features(encoder_features: list[torch.Tensor], decoded: torch.Tensor) -> torch.Tensor:
+    """(N, F): the spatial mean of every encoder level and of the decoder's output, concatenated."""
+    return torch.cat([x.float().mean(dim=(2, 3)) for x in (*encoder_features, decoded)], dim=1)
+
+
 class DefocusNet(nn.Module):
     """Defocus hallucination: an image to its defocus map, at the same resolution.
 
     Input: (N, 3, H, W) in [0, 1], H and W multiples of 32. Output: (N, out_channels, H, W): with one
     channel the defocus map, nominally in [0, 1] (0 is in focus; ``i / 14`` selects the renderer's kernel
     level ``i``); a depth model's two channels are disparity and focus logits (``D2FConfig.predicts``).
+    With ``blur_range``, :meth:`predict` also gives each photo's log disparity range (:class:`BlurRangeHead`).
     """
 
     def __init__(
@@ -174,13 +199,34 @@ class DefocusNet(nn.Module):
         decoder_features: int = 256,
         head_features: tuple[int, int] = (128, 32),
         out_channels: int = 1,
+        blur_range: bool = False,
     ):
         super().__init__()
         self.encoder = build_encoder(encoder)
         self.decoder = RefineNetDecoder(self.encoder.channels, decoder_features)
         self.head = DefocusHead(decoder_features, head_features, out_channels)
+        self.pooled_size = sum(self.encoder.channels) + decoder_features
+        self.range_head = BlurRangeHead(self.pooled_size) if blur_range else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.decoder(self.encoder(self._check_input(image))))
+
+    def predict(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(map, log_range)``: :meth:`forward`'s map and the (N,) log disparity range (None without
+        a range head)."""
+        features = self.encoder(self._check_input(image))
+        decoded = self.decoder(features)
+        log_range = None
+        if self.range_head is not None:
+            log_range = self.range_head(pooled_features(features, decoded))
+        return self.head(decoded), log_range
+
+    def pooled(self, image: torch.Tensor) -> torch.Tensor:
+        """The (N, :attr:`pooled_size`) features the range head reads (for fitting it)."""
+        features = self.encoder(self._check_input(image))
+        return pooled_features(features, self.decoder(features))
+
+    def _check_input(self, image: torch.Tensor) -> torch.Tensor:
         check_tensor(image, "image", channels=(3,))
         height, width = image.shape[-2:]
         if height % ENCODER_STRIDE or width % ENCODER_STRIDE:
@@ -188,7 +234,7 @@ class DefocusNet(nn.Module):
                 f"image: expected height and width that are multiples of {ENCODER_STRIDE}, "
                 f"got {height}x{width}"
             )
-        return self.head(self.decoder(self.encoder(image)))
+        return image
 
 
 def build_encoder(name: str) -> nn.Module:

@@ -8,7 +8,10 @@ image's longer side, so that a photo looks the same at any resolution:
 ``coc = LENS_BLUR * (1 / N - 1 / N_input) * max(|d - d_focus| - focus_range, 0) * strength``
 
 (a fraction of the longer side; ``N_input`` is the photo's own f-number, infinite when it is all in
-focus). The diameter in pixels of the working image is then mapped to D2F defocus units with
+focus). Where the photo's disparity range ``R`` in 1/m is known (a model that predicts it), the blur
+follows the scene's scale as a real lens's does: ``METRIC_LENS_BLUR * R`` takes ``LENS_BLUR``'s place,
+so a close-up (several 1/m from front to back) blurs far more than a street at the same f-number.
+The diameter in pixels of the working image is then mapped to D2F defocus units with
 :func:`d2f.render.diameter_to_defocus`.
 """
 
@@ -30,22 +33,46 @@ from d2f.render.kernels import KERNEL_SIZES, diameter_to_defocus
 #: 0.710 and 0.707). That set's rules allow a few global constants; see docs/evaluation.md.
 LENS_BLUR = 0.06
 
-#: The f-number of a depth model's own look, when the caller gives none.
-DEFAULT_F_NUMBER = 2.0
+#: Circle of confusion, as a fraction of the longer side, per 1/m of disparity offset and per unit of
+#: ``1 / N``, for a photo whose disparity range is known (``D2FConfig.blur_range``); in metres. A 50 mm
+#: lens on a 36 mm wide sensor gives ``f**2 / 36 mm`` = 0.069 m (far from the focus distance).
+#: Fitted on the real-lens development set like LENS_BLUR, by the same rule, with d2f-lite-2 told the
+#: focus and the f-numbers: grid 0.069 x 2^(k/2), k = -2..4 (``scripts/fit_lens_constants.py``;
+#: 0.0976 and 0.138 tie at 21.43 dB, SSIM 0.731 against 0.727).
+METRIC_LENS_BLUR = 0.0976
+
+#: The f-number of a depth model's own look, when the caller gives none. Fitted on the real-lens
+#: development set after METRIC_LENS_BLUR, by the same rule (the pairs without f-numbers take it):
+#: grid 1.4, 2, 2.8, 4 (``scripts/fit_lens_constants.py``).
+DEFAULT_F_NUMBER = 1.4
 
 
 def coc_fraction(
-    f_number: float | None, input_f_number: float | None = None, strength: float = 1.0
-) -> float:
+    f_number: float | None,
+    input_f_number: float | None = None,
+    strength: float = 1.0,
+    *,
+    disparity_range: torch.Tensor | None = None,
+) -> float | torch.Tensor:
     """Blur diameter, as a fraction of the longer side, per unit of normalised disparity offset.
 
     ``LENS_BLUR * (1 / N - 1 / N_input) * strength``, with ``N`` = :data:`DEFAULT_F_NUMBER` when None
-    and an infinite ``N_input`` when None; never negative.
+    and an infinite ``N_input`` when None; never negative. With ``disparity_range`` (N,) in 1/m, the
+    span of each photo's normalised disparity, ``METRIC_LENS_BLUR * disparity_range`` replaces
+    ``LENS_BLUR`` and the result is a tensor (N,).
     """
     aperture = 1.0 / (DEFAULT_F_NUMBER if f_number is None else f_number)
     if input_f_number is not None:
         aperture -= 1.0 / input_f_number
-    return max(0.0, LENS_BLUR * aperture * strength)
+    aperture = max(0.0, aperture * strength)
+    if disparity_range is None:
+        return LENS_BLUR * aperture
+    if not isinstance(disparity_range, torch.Tensor) or disparity_range.dim() != 1:
+        raise InputError(
+            f"disparity_range: expected a tensor of one value per image (N,), got "
+            f"{getattr(disparity_range, 'shape', type(disparity_range).__name__)}"
+        )
+    return METRIC_LENS_BLUR * aperture * disparity_range.clamp_min(0)
 
 
 def thin_lens_defocus(
@@ -127,6 +154,7 @@ def _per_image(value: float | torch.Tensor, batch: int, like: torch.Tensor) -> t
 __all__ = [
     "DEFAULT_F_NUMBER",
     "LENS_BLUR",
+    "METRIC_LENS_BLUR",
     "central_focus",
     "coc_fraction",
     "disparity_at",

@@ -1,0 +1,102 @@
+"""A depth model with a blur-range head: its predicted disparity range (1/m) sets how much it blurs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from d2f.errors import ConfigError
+from d2f.models import D2F, D2FConfig, load_pretrained
+from d2f.models.d2f import DISPARITY_RANGE_LIMITS
+from d2f.models.defocus_net import DefocusNet
+from d2f.render import defocus_to_diameter
+from tiny_models import TINY_LITE
+
+RANGED = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=256, blur_range=True)
+
+
+def ranged_model(log_range: float, device: torch.device | str = "cpu") -> D2F:
+    """A tiny ranged model whose head predicts ``log_range`` for every photo (zero weights, that bias)."""
+    torch.manual_seed(0)
+    model = D2F(RANGED).to(device).eval()
+    with torch.no_grad():
+        model.defocus_net.range_head.linear.bias.fill_(log_range)
+    return model
+
+
+class TestBlurRangeConfig:
+    def test_needs_a_depth_model(self) -> None:
+        with pytest.raises(ConfigError, match=r"^blur_range: only a model that predicts depth"):
+            dataclasses.replace(TINY_LITE, blur_range=True)
+
+    def test_must_be_a_boolean(self) -> None:
+        with pytest.raises(ConfigError, match=r"^blur_range: expected true or false"):
+            dataclasses.replace(RANGED, blur_range="yes")
+
+    def test_round_trips_through_a_dict(self) -> None:
+        assert D2FConfig.from_dict(RANGED.to_dict()) == RANGED
+
+
+class TestDefocusNetRange:
+    def test_predict_gives_the_map_of_forward_and_one_log_range_per_image(self) -> None:
+        torch.manual_seed(0)
+        network = DefocusNet("efficientnet_lite0", 8, (8, 8), out_channels=2, blur_range=True).eval()
+        image = torch.rand(2, 3, 64, 96)
+        with torch.no_grad():
+            prediction, log_range = network.predict(image)
+            torch.testing.assert_close(prediction, network(image))
+        assert log_range.shape == (2,) and log_range.dtype == torch.float32
+        assert network.pooled(image).shape == (2, network.pooled_size) == (2, 24 + 40 + 112 + 320 + 8)
+
+    def test_without_a_head_the_range_is_none(self) -> None:
+        network = DefocusNet("efficientnet_lite0", 8, (8, 8)).eval()
+        with torch.no_grad():
+            assert network.predict(torch.rand(1, 3, 32, 32))[1] is None
+
+
+class TestRangedModel:
+    def test_output_carries_the_predicted_range(self, device) -> None:
+        with torch.no_grad():
+            output = ranged_model(math.log(0.5), device)(torch.rand(1, 3, 96, 128, device=device))
+        torch.testing.assert_close(output.disparity_range.cpu(), torch.tensor([0.5]))
+
+    def test_blur_diameter_follows_the_range(self) -> None:
+        image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+        diameters = []
+        for log_range in (math.log(1.0), math.log(2.0)):
+            with torch.no_grad():
+                output = ranged_model(log_range)(image, f_number=2.0)
+            diameters.append(defocus_to_diameter(output.defocus, RANGED.kernel_sizes))
+        # away from the 1-pixel floor and below the largest kernel, where diameters are clipped
+        blurred = (diameters[0] > 2) & (diameters[1] < max(RANGED.kernel_sizes) - 0.5)
+        assert int(blurred.sum()) > 100
+        ratio = diameters[1][blurred] / diameters[0][blurred]
+        torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
+
+    def test_range_is_kept_within_limits(self) -> None:
+        with torch.no_grad():
+            output = ranged_model(100.0)(torch.rand(1, 3, 64, 64))
+        assert float(output.disparity_range) == pytest.approx(DISPARITY_RANGE_LIMITS[1])
+
+    def test_network_outputs_carry_the_range(self) -> None:
+        model = ranged_model(math.log(3.0))
+        image = torch.rand(1, 3, 64, 96)
+        with torch.no_grad():
+            network = model.network_outputs(image)
+            again = model(image, network=network, f_number=2.8)
+            direct = model(image, f_number=2.8)
+        torch.testing.assert_close(network.disparity_range, torch.tensor([3.0]))
+        torch.testing.assert_close(again.bokeh, direct.bokeh)
+
+    def test_head_survives_save_and_load(self, tmp_path) -> None:
+        model = ranged_model(0.7)
+        with torch.no_grad():
+            model.defocus_net.range_head.linear.weight.normal_(0, 0.01)
+        model.save_pretrained(tmp_path)
+        loaded = load_pretrained(tmp_path)
+        image = torch.rand(1, 3, 64, 96)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(image).disparity_range, model(image).disparity_range)
