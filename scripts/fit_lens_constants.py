@@ -1,14 +1,18 @@
-"""Fit d2f-lite-2's two global constants on the real-lens development set.
+"""Fit d2f-lite-2's global constants on the real-lens development set, one after the other.
 
-- ``d2f.render.lens.LENS_BLUR`` (how much blur an f-number makes), with the model told the focus and
-  the f-numbers (``d2f eval --focus-hint --aperture``), on the grid 0.03 x 2^(k/2), k = 0..4;
-- the preset's ``focus_sharpness`` (how tightly the model's own focus point follows the peak of its
-  focus map), fully automatic (no hints), at the fitted ``LENS_BLUR``, on the grid 1, 2, 4, 8, 16.
+1. How much blur an f-number makes, with the model told the focus and the f-numbers (``d2f eval
+   --focus-hint --aperture``): ``d2f.render.lens.LENS_BLUR`` on the grid 0.03 x 2^(k/2), k = 0..4, or,
+   for a model with a blur-range head, ``METRIC_LENS_BLUR`` on the grid 0.069 x 2^(k/2), k = -2..4.
+2. For a model with a blur-range head, ``DEFAULT_F_NUMBER`` (the f-number of the model's own look),
+   told the focus and the f-numbers where known (the pairs without them take the default), on the
+   grid 1.4, 2, 2.8, 4.
+3. The preset's ``focus_sharpness`` (how tightly the model's own focus point follows the peak of its
+   focus map), fully automatic (no hints), on the grid 1, 2, 4, 8, 16.
 
-The rule (written before the ``LENS_BLUR`` fit; applied to ``focus_sharpness`` after a first look at its
-grid): for each constant the candidate with the highest mean PSNR over all pairs; candidates within 0.02
-dB of the best tie, and the higher mean SSIM wins. Only the development set is used (its README allows
-fitting a few global constants on it); held-out pairs are never seen.
+The rule (written before the first ``LENS_BLUR`` fit; docs/evaluation.md says which fits came after a
+first look): for each constant the candidate with the highest mean PSNR over all pairs; candidates
+within 0.02 dB of the best tie, and the higher mean SSIM wins. Only the development set is used (its
+README allows fitting a few global constants on it); held-out pairs are never seen.
 
     python scripts/fit_lens_constants.py --pairs ../shared/real_lens/pairs.csv --model MODEL_DIR
 """
@@ -31,6 +35,8 @@ from d2f.real_lens.pairs import read_pairs_csv
 from d2f.real_lens.scoring import Renderer, Rendering, ScoredPair, score_pairs
 
 LENS_BLUR_CANDIDATES = tuple(round(0.03 * 2 ** (k / 2), 4) for k in range(5))
+METRIC_LENS_BLUR_CANDIDATES = tuple(round(0.069 * 2 ** (k / 2), 4) for k in range(-2, 5))
+DEFAULT_F_NUMBER_CANDIDATES = (1.4, 2.0, 2.8, 4.0)
 FOCUS_SHARPNESS_CANDIDATES = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 # Mean PSNRs closer than this (dB) are a tie, decided by SSIM.
@@ -66,14 +72,19 @@ def main() -> int:
         ]
         return float(np.mean([s.psnr for s in scored])), float(np.mean([s.ssim for s in scored]))
 
-    results = {}
-    for candidate in LENS_BLUR_CANDIDATES:
-        lens.LENS_BLUR = candidate
-        results[candidate] = means(hints=True)
-        print(f"LENS_BLUR {candidate:<7g} told focus and f/: PSNR {results[candidate][0]:.3f}  "
-              f"SSIM {results[candidate][1]:.4f}", flush=True)
-    lens.LENS_BLUR = best(results)
-    print(f"best: LENS_BLUR = {lens.LENS_BLUR:g}")
+    constants = [("LENS_BLUR", LENS_BLUR_CANDIDATES)]
+    if model.config.blur_range:
+        constants = [("METRIC_LENS_BLUR", METRIC_LENS_BLUR_CANDIDATES),
+                     ("DEFAULT_F_NUMBER", DEFAULT_F_NUMBER_CANDIDATES)]
+    for name, candidates in constants:
+        results = {}
+        for candidate in candidates:
+            setattr(lens, name, candidate)
+            results[candidate] = means(hints=True)
+            print(f"{name} {candidate:<7g} told focus and f/: PSNR {results[candidate][0]:.3f}  "
+                  f"SSIM {results[candidate][1]:.4f}", flush=True)
+        setattr(lens, name, best(results))
+        print(f"best: {name} = {getattr(lens, name):g}")
 
     results = {}
     for candidate in FOCUS_SHARPNESS_CANDIDATES:

@@ -39,7 +39,9 @@ CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
     "d2f-lite": _LITE,
     # focus_sharpness: chosen on the real-lens development set after training (docs/model-card-lite2.md).
-    "d2f-lite-2": dataclasses.replace(_LITE, predicts="depth", working_long_side=768, focus_sharpness=8.0),
+    "d2f-lite-2": dataclasses.replace(
+        _LITE, predicts="depth", working_long_side=768, focus_sharpness=2.0, blur_range=True
+    ),
 }
 
 #: The model :func:`d2f.render_image` and ``d2f render`` use when given none.
