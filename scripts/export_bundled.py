@@ -23,6 +23,7 @@ from d2f.errors import CheckpointError, D2FError, InputError
 from d2f.io import read_image
 from d2f.models import CONFIGS, DEFAULT_MODEL, D2FConfig, load_pretrained, presets
 from d2f.models.checkpoint import WEIGHTS_NAME
+from d2f.models.config import INFERENCE_SETTINGS
 
 #: The bundle must stay small enough to ship inside the package.
 MAX_BUNDLE_MB = 25.0
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 def export(source: Path, name: str, destination: Path, overwrite: bool) -> int:
     model = load_pretrained(source)
     # The preset's inference settings, chosen after training, replace the run's.
-    focus_sharpness = CONFIGS[name].focus_sharpness
-    model.config = dataclasses.replace(model.config, focus_sharpness=focus_sharpness)
+    settings = {setting: getattr(CONFIGS[name], setting) for setting in INFERENCE_SETTINGS}
+    model.config = dataclasses.replace(model.config, **settings)
     if model.config != CONFIGS[name]:
         differing = [
             field.name
@@ -59,7 +60,7 @@ def export(source: Path, name: str, destination: Path, overwrite: bool) -> int:
         raise CheckpointError(f"{source}: {half_mb:.1f} MB in float16, above the {MAX_BUNDLE_MB:g} MB limit")
     if (destination / WEIGHTS_NAME).exists() and not overwrite:
         raise InputError(f"{destination}: a bundle exists already (use --overwrite to replace it)")
-    presets.export_bundle(source, destination, focus_sharpness=focus_sharpness)
+    presets.export_bundle(source, destination, **settings)
     bundle = load_pretrained(destination)
     size_mb = (destination / WEIGHTS_NAME).stat().st_size / 2**20
     image = read_image(SAMPLE_PHOTO).unsqueeze(0)

@@ -3,7 +3,7 @@
 1. How much blur an f-number makes, with the model told the focus and the f-numbers (``d2f eval
    --focus-hint --aperture``): ``d2f.render.lens.LENS_BLUR`` on the grid 0.03 x 2^(k/2), k = 0..4, or,
    for a model with a blur-range head, ``METRIC_LENS_BLUR`` on the grid 0.069 x 2^(k/2), k = -2..4.
-2. For a model with a blur-range head, ``DEFAULT_F_NUMBER`` (the f-number of the model's own look),
+2. For a model with a blur-range head, the preset's ``default_f_number`` (the f-number of its own look),
    told the focus and the f-numbers where known (the pairs without them take the default), on the
    grid 1.4, 2, 2.8, 4.
 3. The preset's ``focus_sharpness`` (how tightly the model's own focus point follows the peak of its
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -72,27 +73,33 @@ def main() -> int:
         ]
         return float(np.mean([s.psnr for s in scored])), float(np.mean([s.ssim for s in scored]))
 
-    constants = [("LENS_BLUR", LENS_BLUR_CANDIDATES)]
+    def set_lens(name: str) -> Callable[[float], None]:
+        return lambda value: setattr(lens, name, value)
+
+    def set_config(name: str) -> Callable[[float], None]:
+        def apply(value: float) -> None:
+            model.config = dataclasses.replace(model.config, **{name: value})
+
+        return apply
+
+    # (name, candidates, told focus and f-numbers?, how to apply a candidate), fitted in this order.
+    steps = [("LENS_BLUR", LENS_BLUR_CANDIDATES, True, set_lens("LENS_BLUR"))]
     if model.config.blur_range:
-        constants = [("METRIC_LENS_BLUR", METRIC_LENS_BLUR_CANDIDATES),
-                     ("DEFAULT_F_NUMBER", DEFAULT_F_NUMBER_CANDIDATES)]
-    for name, candidates in constants:
+        steps = [
+            ("METRIC_LENS_BLUR", METRIC_LENS_BLUR_CANDIDATES, True, set_lens("METRIC_LENS_BLUR")),
+            ("default_f_number", DEFAULT_F_NUMBER_CANDIDATES, True, set_config("default_f_number")),
+        ]
+    steps.append(("focus_sharpness", FOCUS_SHARPNESS_CANDIDATES, False, set_config("focus_sharpness")))
+    for name, candidates, hints, apply in steps:
         results = {}
         for candidate in candidates:
-            setattr(lens, name, candidate)
-            results[candidate] = means(hints=True)
-            print(f"{name} {candidate:<7g} told focus and f/: PSNR {results[candidate][0]:.3f}  "
+            apply(candidate)
+            results[candidate] = means(hints=hints)
+            told = "told focus and f/" if hints else "automatic"
+            print(f"{name} {candidate:<7g} {told}: PSNR {results[candidate][0]:.3f}  "
                   f"SSIM {results[candidate][1]:.4f}", flush=True)
-        setattr(lens, name, best(results))
-        print(f"best: {name} = {getattr(lens, name):g}")
-
-    results = {}
-    for candidate in FOCUS_SHARPNESS_CANDIDATES:
-        model.config = dataclasses.replace(model.config, focus_sharpness=candidate)
-        results[candidate] = means(hints=False)
-        print(f"focus_sharpness {candidate:<5g} automatic: PSNR {results[candidate][0]:.3f}  "
-              f"SSIM {results[candidate][1]:.4f}", flush=True)
-    print(f"best: focus_sharpness = {best(results):g}")
+        apply(best(results))
+        print(f"best: {name} = {best(results):g}")
     return 0
 
 

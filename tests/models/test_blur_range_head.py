@@ -8,8 +8,10 @@ import math
 import pytest
 import torch
 
-from d2f.errors import ConfigError
-from d2f.models import D2F, D2FConfig, load_pretrained
+from d2f.cli.demo import SAMPLE_PHOTO
+from d2f.errors import ConfigError, InputError
+from d2f.io import read_image
+from d2f.models import D2F, D2FConfig, NetworkOutputs, load_bundled, load_pretrained
 from d2f.models.d2f import DISPARITY_RANGE_LIMITS
 from d2f.models.defocus_net import DefocusNet
 from d2f.render import defocus_to_diameter
@@ -100,3 +102,74 @@ class TestRangedModel:
         image = torch.rand(1, 3, 64, 96)
         with torch.no_grad():
             torch.testing.assert_close(loaded(image).disparity_range, model(image).disparity_range)
+
+    def test_a_given_depth_map_is_blurred_by_the_predicted_range_too(self) -> None:
+        image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
+        ramp = torch.linspace(0, 1, 96).reshape(1, 1, 96, 1).expand(1, 1, 96, 128).contiguous()
+        diameters = []
+        for log_range in (math.log(1.0), math.log(2.0)):
+            with torch.no_grad():
+                output = ranged_model(log_range)(image, disparity=ramp, focus=(64.0, 0.0), f_number=2.0)
+            diameters.append(defocus_to_diameter(output.defocus, RANGED.kernel_sizes))
+        blurred = (diameters[0] > 2) & (diameters[1] < max(RANGED.kernel_sizes) - 0.5)
+        assert int(blurred.sum()) > 100
+        ratio = diameters[1][blurred] / diameters[0][blurred]
+        torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
+
+    def test_default_f_number_is_the_model_s_own_look(self) -> None:
+        image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
+        model = ranged_model(0.0)
+        with torch.no_grad():
+            own = model(image).defocus
+            model.config = dataclasses.replace(RANGED, default_f_number=4.0)
+            wider = model(image).defocus
+            told = model(image, f_number=2.0).defocus
+        torch.testing.assert_close(told, own)  # RANGED's own look is f/2
+        assert float(defocus_to_diameter(wider, RANGED.kernel_sizes).mean()) < float(
+            defocus_to_diameter(own, RANGED.kernel_sizes).mean()
+        )
+
+    def test_network_outputs_without_the_range_are_refused(self) -> None:
+        model = ranged_model(0.0)
+        image = torch.rand(1, 3, 64, 96)
+        with torch.no_grad():
+            network = model.network_outputs(image)
+            stripped = NetworkOutputs(network.radiance, network.prediction)
+            with pytest.raises(InputError, match=r"^network: has no disparity_range"):
+                model(image, network=stripped)
+
+    def test_float64_model_computes_the_range_in_float64(self) -> None:
+        model = ranged_model(math.log(0.5)).double()
+        with torch.no_grad():
+            output = model(torch.rand(1, 3, 64, 96, dtype=torch.float64))
+        assert output.disparity_range.dtype == torch.float64
+        torch.testing.assert_close(output.disparity_range, torch.tensor([0.5], dtype=torch.float64))
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+    def test_cuda_graph_replay_of_a_ranged_model_renders_like_an_eager_call(self) -> None:
+        model = ranged_model(0.3, "cuda")
+        with torch.no_grad():
+            model.defocus_net.range_head.linear.weight.normal_(0, 0.01)
+        image = torch.rand(1, 3, 128, 192, device="cuda")
+        with torch.inference_mode():
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # the eager call a capture needs first
+                model(image)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                captured = model(image)
+            image.copy_(torch.rand_like(image))
+            graph.replay()
+            eager = model(image)
+            torch.testing.assert_close(captured.disparity_range, eager.disparity_range)
+            torch.testing.assert_close(captured.bokeh, eager.bokeh)
+
+
+def test_bundled_d2f_lite_2_reads_the_sample_as_a_table_top_scene() -> None:
+    model = load_bundled("d2f-lite-2")
+    assert model.config.blur_range and model.config.default_f_number == 1.4
+    with torch.no_grad():
+        disparity_range = float(model.network_outputs(read_image(SAMPLE_PHOTO)[None]).disparity_range)
+    assert 0.3 < disparity_range < 3.0  # a cup on a table, about 0.5 to 1.5 m away: 0.84 1/m

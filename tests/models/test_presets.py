@@ -202,9 +202,18 @@ def test_export_script_refuses_another_architecture(
     assert isinstance(load_pretrained(saved), D2F)
 
 
-def test_export_sets_the_focus_sharpness_and_nothing_else(trained, tmp_path: Path) -> None:
+def test_export_sets_the_inference_settings_and_nothing_else(trained, tmp_path: Path) -> None:
     _, saved = trained
-    bundle = presets.export_bundle(saved, tmp_path / "bundle", focus_sharpness=4.0)
+    bundle = presets.export_bundle(saved, tmp_path / "bundle", focus_sharpness=4.0, default_f_number=2.8)
     config = load_pretrained(bundle).config
-    assert config.focus_sharpness == 4.0
-    assert dataclasses.replace(config, focus_sharpness=TINY.focus_sharpness) == TINY
+    assert (config.focus_sharpness, config.default_f_number) == (4.0, 2.8)
+    assert dataclasses.replace(
+        config, focus_sharpness=TINY.focus_sharpness, default_f_number=TINY.default_f_number
+    ) == TINY
+
+
+def test_export_refuses_a_setting_that_training_learns(trained, tmp_path: Path) -> None:
+    _, saved = trained
+    with pytest.raises(InputError, match=r"^alpha: not an inference setting"):
+        presets.export_bundle(saved, tmp_path / "bundle", alpha=5.0)
+    assert not (tmp_path / "bundle").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from d2f.errors import InputError
+from d2f.errors import ConfigError, InputError
 from d2f.models import D2F
 from d2f.train.blur_range import (
     RidgeFit,
@@ -19,6 +19,8 @@ from d2f.train.blur_range import (
     predict_ridge,
     with_range_head,
 )
+from d2f.train.config import ModelConfig
+from d2f.train.model import build_model
 from tiny_models import TINY_LITE
 
 DEPTH = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=128)
@@ -102,3 +104,14 @@ class TestWithRangeHead:
             with_range_head(D2F(TINY_LITE), RidgeFit(np.zeros(3), 0.0, 1.0))
         with pytest.raises(InputError, match=r"^fit: expected \d+ weights, got 3"):
             with_range_head(D2F(DEPTH), RidgeFit(np.zeros(3), 0.0, 1.0))
+
+
+def test_photo_features_need_eval_mode() -> None:
+    with pytest.raises(InputError, match=r"^model: expected eval mode"):
+        photo_features(D2F(DEPTH).train(), torch.rand(3, 32, 32))
+
+
+def test_training_refuses_a_blur_range_head() -> None:
+    architecture = dataclasses.replace(DEPTH, blur_range=True)
+    with pytest.raises(ConfigError, match=r"^config key model.architecture.blur_range: the blur-range head"):
+        build_model(ModelConfig(architecture=architecture))

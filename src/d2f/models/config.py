@@ -15,6 +15,10 @@ ARCHITECTURE = "D2F"
 #: What a defocus network can predict (see :attr:`D2FConfig.predicts`).
 PREDICTIONS = ("defocus", "depth")
 
+#: Fields chosen after training, on how a trained model renders (not what it learnt): a bundle takes
+#: its preset's values (:func:`d2f.models.presets.export_bundle`).
+INFERENCE_SETTINGS = ("focus_sharpness", "default_f_number")
+
 
 @dataclass(frozen=True)
 class D2FConfig:
@@ -58,6 +62,8 @@ class D2FConfig:
             ``softmax(focus_sharpness * focus logits)``; above 1 the weight gathers on the map's peak
             (the network trained at 1 spreads it wide, and a wide median lands on the background
             around a small subject). An inference setting: training ignores it.
+        default_f_number: the f-number of a depth model's own look (and of any model given a depth
+            map) when the caller gives none. An inference setting: training ignores it.
         blur_range: a depth model also predicts each photo's disparity range in 1/m (how far apart,
             in inverse metres, its nearest and farthest surfaces are: a close-up spans several, a
             street a fraction of one) from the defocus network's pooled features, so that the blur an
@@ -83,6 +89,7 @@ class D2FConfig:
     predicts: str = "defocus"
     working_long_side: int | None = None
     focus_sharpness: float = 1.0
+    default_f_number: float = 2.0
     blur_range: bool = False
 
     def __post_init__(self) -> None:
@@ -101,7 +108,7 @@ class D2FConfig:
             raise ConfigError(f"kernel_sizes: expected odd integers, got {self.kernel_sizes!r}")
         for name in (
             "alpha", "saturation_threshold", "saturation_gain", "saturation_power", "stage1_scale",
-            "focus_sharpness",
+            "focus_sharpness", "default_f_number",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

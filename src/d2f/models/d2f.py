@@ -193,9 +193,7 @@ class D2F(nn.Module):
         _check_options(precision, strip_height)
         options = render_options(options, **overrides)
         self.check_supported(options, with_depth=disparity is not None)
-        image_small = F.interpolate(
-            image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
-        )
+        image_small = self.stage1_image(image)
         focus = None
         if options.focus is not None:
             height, width = image.shape[-2:]
@@ -313,10 +311,12 @@ class D2F(nn.Module):
         """
         image = self._check_image(image)
         _check_options(precision, None)
-        image_small = F.interpolate(
-            image, size=self.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
-        )
-        return self._run_networks(image_small, precision, with_prediction=True)
+        return self._run_networks(self.stage1_image(image), precision, with_prediction=True)
+
+    def stage1_image(self, image: torch.Tensor) -> torch.Tensor:
+        """An image (N, 3, H, W) resized as step 1 does: bilinear, to :meth:`stage1_size`."""
+        size = self.stage1_size(*image.shape[-2:])
+        return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
     def _run_networks(
         self, image_small: torch.Tensor, precision: str, *, with_prediction: bool
@@ -329,7 +329,7 @@ class D2F(nn.Module):
                 prediction, log_range = self._predict(network_input)
                 prediction = prediction.to(image_small.dtype).contiguous()
                 if log_range is not None:
-                    disparity_range = log_range.float().exp().clamp(*DISPARITY_RANGE_LIMITS)
+                    disparity_range = log_range.exp().clamp(*DISPARITY_RANGE_LIMITS)
         return NetworkOutputs(radiance, prediction, disparity_range)
 
     def _check_network(self, network: object, image_small: torch.Tensor, *, needs_prediction: bool) -> None:
@@ -345,6 +345,8 @@ class D2F(nn.Module):
                 )
         if network.prediction is None and needs_prediction:
             raise InputError("network: has no defocus prediction, which this render needs")
+        if needs_prediction and self.config.blur_range and network.disparity_range is None:
+            raise InputError("network: has no disparity_range, which this model's blur needs")
 
     def _depth_defocus(
         self,
@@ -377,8 +379,9 @@ class D2F(nn.Module):
             focus_disparity = weighted_median(disparity, weights.to(disparity.dtype))
         else:
             focus_disparity = central_focus(disparity)
+        f_number = self.config.default_f_number if options.f_number is None else options.f_number
         coc_pixels = max(size) * coc_fraction(
-            options.f_number, options.input_f_number, options.strength, disparity_range=disparity_range
+            f_number, options.input_f_number, options.strength, disparity_range=disparity_range
         )
         defocus = thin_lens_defocus(
             disparity,

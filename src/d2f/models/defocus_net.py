@@ -164,7 +164,8 @@ class BlurRangeHead(nn.Module):
     """A photo's log disparity range (log 1/m) from :func:`pooled_features`: one linear layer.
 
     Fitted in closed form (ridge regression, :mod:`d2f.train.blur_range`) with the feature
-    standardisation folded into its weights. Output: (N,) float32, the log of a range in 1/m.
+    standardisation folded into its weights. Output: (N,) in at least float32, the log of a range in
+    1/m.
     """
 
     def __init__(self, in_features: int):
@@ -174,14 +175,19 @@ class BlurRangeHead(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        # float32 even under autocast: the range is an exponent, and bf16 rounds it by about 1 %.
+        # At least float32, even under autocast: the range is an exponent, and bf16 weights would round
+        # it by about 1 %. (Features that bf16 networks computed shift it by about as much.)
+        dtype = torch.promote_types(self.linear.weight.dtype, torch.float32)
         with torch.autocast(features.device.type, enabled=False):
-            return self.linear(features.float())[:, 0]
+            weight, bias = self.linear.weight.to(dtype), self.linear.bias.to(dtype)
+            return F.linear(features.to(dtype), weight, bias)[:, 0]
 
 
 def pooled_features(encoder_features: list[torch.Tensor], decoded: torch.Tensor) -> torch.Tensor:
-    """(N, F): the spatial mean of every encoder level and of the decoder's output, concatenated."""
-    return torch.cat([x.float().mean(dim=(2, 3)) for x in (*encoder_features, decoded)], dim=1)
+    """(N, F): the spatial mean of every encoder level and of the decoder's output, concatenated, in
+    at least float32."""
+    dtype = torch.promote_types(decoded.dtype, torch.float32)
+    return torch.cat([x.to(dtype).mean(dim=(2, 3)) for x in (*encoder_features, decoded)], dim=1)
 
 
 class DefocusNet(nn.Module):

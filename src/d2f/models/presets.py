@@ -3,8 +3,9 @@
 ``CONFIGS`` names the architectures: ``"d2f"`` is the paper's (ResNeXt-50 encoder, 256 decoder
 features), ``"d2f-lite"`` the compact default model (EfficientNet-Lite0 encoder, a narrower decoder,
 head and fusion network) sized to render a 1024x1536 photo in about a second on a 2-core CPU.
-``"d2f-lite-2"`` is the same networks predicting depth and where to focus, with stage 1 at a long side
-of 768 px whatever the photo's size: the model that takes a focus point and an f-number. It stays
+``"d2f-lite-2"`` is the same networks predicting depth, where to focus and how deep the scene is, with
+stage 1 at a long side of 768 px whatever the photo's size: the model that takes a focus point and an
+f-number. It stays
 beside the default until it beats it on the real-lens development set (docs/model-card.md).
 
 A bundle is a folder ``d2f/weights/<name>/`` in the installed package holding ``model.safetensors``
@@ -22,7 +23,7 @@ import torch
 
 from d2f.errors import CheckpointError, InputError
 from d2f.models.checkpoint import WEIGHTS_NAME, load_pretrained
-from d2f.models.config import D2FConfig
+from d2f.models.config import INFERENCE_SETTINGS, D2FConfig
 from d2f.models.d2f import D2F
 
 #: Architectures by name.
@@ -38,9 +39,11 @@ _LITE = D2FConfig(
 CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
     "d2f-lite": _LITE,
-    # focus_sharpness: chosen on the real-lens development set after training (docs/model-card-lite2.md).
+    # focus_sharpness, default_f_number: chosen on the real-lens development set after training
+    # (docs/model-card-lite2.md).
     "d2f-lite-2": dataclasses.replace(
-        _LITE, predicts="depth", working_long_side=768, focus_sharpness=2.0, blur_range=True
+        _LITE, predicts="depth", working_long_side=768, blur_range=True, focus_sharpness=2.0,
+        default_f_number=1.4,
     ),
 }
 
@@ -128,21 +131,26 @@ def load_bundled(name: str = DEFAULT_MODEL, *, map_location: str | torch.device 
 def export_bundle(
     source: str | os.PathLike[str],
     destination: str | os.PathLike[str],
-    *,
-    focus_sharpness: float | None = None,
+    **settings: float,
 ) -> Path:
     """Write a model saved with :meth:`D2F.save_pretrained` as a float16 bundle.
 
     Every floating-point tensor is stored in float16 (batch-norm counters stay integers);
-    ``config.json`` is written unchanged but for ``focus_sharpness`` when given (an inference setting
-    chosen after training). Both files are written atomically. Returns ``destination``.
+    ``config.json`` is written unchanged but for the ``settings`` given (fields of
+    :data:`d2f.models.config.INFERENCE_SETTINGS`, chosen after training). Both files are written
+    atomically. Returns ``destination``.
 
     Raises:
+        InputError: a setting that is not an inference setting.
         CheckpointError: ``source`` is not a saved model, or a weight does not fit in float16.
     """
+    unknown = sorted(set(settings) - set(INFERENCE_SETTINGS))
+    if unknown:
+        raise InputError(
+            f"{unknown[0]}: not an inference setting (expected among {', '.join(INFERENCE_SETTINGS)})"
+        )
     model = load_pretrained(source)
-    if focus_sharpness is not None:
-        model.config = dataclasses.replace(model.config, focus_sharpness=focus_sharpness)
+    model.config = dataclasses.replace(model.config, **settings)
     for key, value in model.state_dict().items():
         if value.is_floating_point() and not bool(torch.isfinite(value.half()).all()):
             raise CheckpointError(f"{source}: {key} has values outside the float16 range; cannot bundle it")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from d2f.errors import InputError
 from d2f.models.d2f import D2F
@@ -48,12 +47,13 @@ def disparity_range(disparity: torch.Tensor) -> float:
 @torch.inference_mode()
 def photo_features(model: D2F, photo: torch.Tensor) -> torch.Tensor:
     """The pooled features (F,) the range head reads for a photo (3, H, W) in [0, 1], as the model
-    sees it: shrunk to its stage-1 size, then to the defocus network's size."""
-    image = photo[None].to(next(model.parameters()).device, torch.float32)
-    image_small = F.interpolate(
-        image, size=model.stage1_size(*image.shape[-2:]), mode="bilinear", align_corners=False
-    )
-    return model.defocus_net.pooled(model.defocus_network_input(image_small))[0].cpu()
+    sees it: shrunk to its stage-1 size, then to the defocus network's size. The model must be in
+    eval mode (batch norm on one photo would use that photo's statistics)."""
+    if model.training:
+        raise InputError("model: expected eval mode (call model.eval()) to read its features")
+    parameter = next(model.parameters())
+    image = photo[None].to(parameter.device, parameter.dtype)
+    return model.defocus_net.pooled(model.defocus_network_input(model.stage1_image(image)))[0].cpu()
 
 
 def fit_ridge(features: np.ndarray, targets: np.ndarray, penalty: float) -> RidgeFit:

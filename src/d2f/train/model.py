@@ -51,6 +51,11 @@ def check_init_architecture(config: ModelConfig) -> None:
 
 def build_model(config: ModelConfig) -> D2F:
     """The model a run starts from, on the CPU in training mode."""
+    if config.architecture.blur_range:
+        raise ConfigError(
+            "config key model.architecture.blur_range: the blur-range head is fitted after training "
+            "(scripts/fit_blur_range.py), not trained; train the model without it"
+        )
     model = load_pretrained(config.init) if config.init is not None else D2F(config.architecture)
     if config.architecture.predicts_depth and not model.config.predicts_depth:
         model = depth_model_from(model, config.architecture.working_long_side)
