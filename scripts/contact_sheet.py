@@ -61,15 +61,24 @@ def draw(photos: list[torch.Tensor], row_height: int) -> Image.Image:
             batch = photo.unsqueeze(0)
             flat = predict(lite, batch).bokeh[0]
             output = predict(lite2, batch, f_number=1.8)
-            depth = torch.nn.functional.interpolate(output.disparity, size=photo.shape[-2:], mode="bilinear")
-            cells = [photo, flat, output.bokeh[0], depth[0].expand(3, -1, -1)]
-            rows.append([_fit(tensor_to_pil(cell.float().clamp(0, 1)), row_height) for cell in cells])
-    widths = [max(row[column].width for row in rows) for column in range(len(COLUMNS))]
+            rows.append([photo, flat, output.bokeh[0], grey(output.disparity[0], photo.shape[-2:])])
+    return layout(rows, COLUMNS, row_height)
+
+
+def grey(disparity: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A (1, h, w) map as a (3, H, W) grey image of the photo's size."""
+    return torch.nn.functional.interpolate(disparity[None], size=size, mode="bilinear")[0].expand(3, -1, -1)
+
+
+def layout(rows: list[list[torch.Tensor]], titles: tuple[str, ...], row_height: int) -> Image.Image:
+    """Images (3, H, W) in [0, 1], one list per row, drawn in titled columns at one row height."""
+    rows = [[_fit(tensor_to_pil(cell.float().clamp(0, 1)), row_height) for cell in row] for row in rows]
+    widths = [max(row[column].width for row in rows) for column in range(len(titles))]
     size = (sum(widths) + 4 * len(widths), LABEL_HEIGHT + sum(row[0].height + 4 for row in rows))
     sheet = Image.new("RGB", size, "white")
     pen = ImageDraw.Draw(sheet)
     left = 0
-    for column, (title, width) in enumerate(zip(COLUMNS, widths, strict=True)):
+    for column, (title, width) in enumerate(zip(titles, widths, strict=True)):
         pen.text((left + 4, 3), title, fill="black")
         top = LABEL_HEIGHT
         for row in rows:
