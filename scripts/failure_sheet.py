@@ -16,14 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy import ndimage
 
 from contact_sheet import REPO, grey, layout
 from d2f.data.synthetic import SyntheticBokehDataset
 from d2f.models import load
 from d2f.pipeline import predict
+from focus_psnr import deepest_point
 
 COLUMNS = ("input", "d2f-lite-2, focus on the subject", "the same, given the true depth",
            "predicted depth", "true depth")
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in SCENES:
             scene = scenes[index]
             image, truth = scene["image"][None], scene["disparity"][None]
-            focus = subject_point(scene["focus_mask"][0])
+            focus = deepest_point(scene["focus_mask"][0])
             output = predict(model, image, focus=focus)
             given = predict(model, image, focus=focus, disparity=truth)
             truth = (truth - truth.min()) / (truth.max() - truth.min())
@@ -53,13 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     sheet.save(args.output, quality=88)
     print(f"wrote {args.output} ({sheet.width}x{sheet.height})")
     return 0
-
-
-def subject_point(mask: torch.Tensor) -> tuple[float, float]:
-    """(x, y) of the mask pixel farthest from its edge."""
-    distance = ndimage.distance_transform_edt(mask.numpy() > 0.5)
-    row, column = np.unravel_index(int(distance.argmax()), distance.shape)
-    return float(column), float(row)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from cuda_graphs import replay_and_eager
 from d2f.cli.demo import SAMPLE_PHOTO
 from d2f.errors import ConfigError, InputError
 from d2f.io import read_image
@@ -150,21 +151,9 @@ class TestRangedModel:
         model = ranged_model(0.3, "cuda")
         with torch.no_grad():
             model.defocus_net.range_head.linear.weight.normal_(0, 0.01)
-        image = torch.rand(1, 3, 128, 192, device="cuda")
-        with torch.inference_mode():
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # the eager call a capture needs first
-                model(image)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                captured = model(image)
-            image.copy_(torch.rand_like(image))
-            graph.replay()
-            eager = model(image)
-            torch.testing.assert_close(captured.disparity_range, eager.disparity_range)
-            torch.testing.assert_close(captured.bokeh, eager.bokeh)
+        captured, eager = replay_and_eager(model, torch.rand(1, 3, 128, 192, device="cuda"))
+        torch.testing.assert_close(captured.disparity_range, eager.disparity_range)
+        torch.testing.assert_close(captured.bokeh, eager.bokeh)
 
 
 def test_bundled_d2f_lite_2_reads_the_sample_as_a_table_top_scene() -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cuda_graphs import replay_and_eager
 from d2f.errors import ConfigError, InputError
 from d2f.models import D2F, D2FConfig, D2FOutput
 from d2f.render import saturation_weight, weighted_layered_render
@@ -256,17 +257,5 @@ def test_defocus_long_side_must_be_a_positive_multiple_of_32(value):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 def test_cuda_graph_replay_renders_a_new_photo_like_an_eager_call():
-    model = _small_lite().cuda()
-    image = torch.rand(1, 3, 128, 192, device="cuda")
-    with torch.inference_mode():
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # the eager call a capture needs first
-            model(image)
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            captured = model(image)
-        image.copy_(torch.rand_like(image))
-        graph.replay()
-        torch.testing.assert_close(captured.bokeh, model(image).bokeh)
+    captured, eager = replay_and_eager(_small_lite().cuda(), torch.rand(1, 3, 128, 192, device="cuda"))
+    torch.testing.assert_close(captured.bokeh, eager.bokeh)
