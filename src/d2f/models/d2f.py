@@ -29,6 +29,10 @@ PRECISIONS = ("fp32", "bf16")
 #: A predicted disparity range (1/m) is kept within these: from a 20 m deep street to a 10 cm close-up.
 DISPARITY_RANGE_LIMITS = (0.05, 10.0)
 
+#: The quantiles of a predicted disparity that :func:`stretch_per_image` takes to 0 and 1; the
+#: disparity range a model predicts spans the same quantiles of the true disparity.
+STRETCH_QUANTILES = (0.01, 0.99)
+
 # Pixels per strip of the full-resolution fusion without autograd: bounds its working set (the fusion
 # network's widest activation is 64 floats per pixel, 256 MiB per 2**20 pixels).
 _STRIP_PIXELS = {"cpu": 2**20, "default": 2**23}
@@ -597,13 +601,16 @@ def scale_kernels(kernel_sizes: tuple[int, ...], scale: float) -> tuple[int, ...
 def stretch_per_image(disparity: torch.Tensor) -> torch.Tensor:
     """A predicted disparity (N, 1, h, w) normalised per image, as the network was taught to predict it.
 
-    The 1st and 99th percentiles of each image go to 0 and 1 (clamped beyond): the network's sigmoid
-    output covers a narrower range than its per-image normalised targets, and the thin lens reads
-    disparity differences, so an unstretched map would blur every photo too little.
+    The :data:`STRETCH_QUANTILES` (1st and 99th percentiles) of each image go to 0 and 1 (clamped
+    beyond): the network's sigmoid output covers a narrower range than its per-image normalised
+    targets, and the thin lens reads disparity differences, so an unstretched map would blur every
+    photo too little.
     """
     flat = disparity.flatten(1).float()
-    low = torch.quantile(flat, 0.01, dim=1).reshape(-1, 1, 1, 1).to(disparity.dtype)
-    high = torch.quantile(flat, 0.99, dim=1).reshape(-1, 1, 1, 1).to(disparity.dtype)
+    low, high = (
+        torch.quantile(flat, quantile, dim=1).reshape(-1, 1, 1, 1).to(disparity.dtype)
+        for quantile in STRETCH_QUANTILES
+    )
     return ((disparity - low) / (high - low).clamp_min(1e-6)).clamp(0, 1)
 
 

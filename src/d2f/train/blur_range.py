@@ -3,8 +3,9 @@
 A lens blurs a close-up far more than a street at the same f-number because the close-up spans more
 inverse metres from front to back. The depth network predicts disparity normalised per photo, which
 keeps no scale; :class:`d2f.models.defocus_net.BlurRangeHead` adds it back: one linear layer from the
-network's pooled features to ``log R``, ``R`` the span (1st to 99th percentile, as
-:func:`d2f.models.d2f.stretch_per_image` normalises) of the photo's measured disparity in 1/m.
+network's pooled features to ``log R``, ``R`` the span (between the quantiles
+:func:`d2f.models.d2f.stretch_per_image` normalises, ``STRETCH_QUANTILES``) of the photo's measured
+disparity in 1/m.
 
 It is fitted in closed form on RGB-D photos with metric depth: features standardised, ridge
 regression of ``log R``, its penalty chosen by k-fold cross-validation (mean absolute log error), then
@@ -20,10 +21,7 @@ import numpy as np
 import torch
 
 from d2f.errors import InputError
-from d2f.models.d2f import D2F
-
-#: Percentiles of the disparity that span the range, as the model normalises its predicted disparity.
-RANGE_PERCENTILES = (1.0, 99.0)
+from d2f.models.d2f import D2F, STRETCH_QUANTILES
 
 
 @dataclass(frozen=True)
@@ -36,9 +34,9 @@ class RidgeFit:
 
 
 def disparity_range(disparity: torch.Tensor) -> float:
-    """The span (1/m) of a metric disparity map (1, H, W) between :data:`RANGE_PERCENTILES`."""
+    """The span (1/m) of a metric disparity map (1, H, W) between the model's ``STRETCH_QUANTILES``."""
     values = disparity.detach().flatten().double().cpu().numpy()
-    low, high = np.percentile(values, RANGE_PERCENTILES)
+    low, high = np.quantile(values, STRETCH_QUANTILES)
     if not high > low:
         raise InputError("disparity: the map has no depth range (its percentiles are equal)")
     return float(high - low)
@@ -118,7 +116,6 @@ def with_range_head(model: D2F, fit: RidgeFit) -> D2F:
 
 
 __all__ = [
-    "RANGE_PERCENTILES",
     "RidgeFit",
     "cross_validate",
     "disparity_range",
