@@ -60,7 +60,7 @@ def export(source: Path, name: str, destination: Path, overwrite: bool) -> int:
         raise CheckpointError(f"{source}: {half_mb:.1f} MB in float16, above the {MAX_BUNDLE_MB:g} MB limit")
     if (destination / WEIGHTS_NAME).exists() and not overwrite:
         raise InputError(f"{destination}: a bundle exists already (use --overwrite to replace it)")
-    presets.export_bundle(source, destination, **settings)
+    presets.export_bundle(model, destination, label=str(source))
     bundle = load_pretrained(destination)
     size_mb = (destination / WEIGHTS_NAME).stat().st_size / 2**20
     image = read_image(SAMPLE_PHOTO).unsqueeze(0)

@@ -22,7 +22,7 @@ from contact_sheet import REPO, grey, layout
 from d2f.data.synthetic import SyntheticBokehDataset
 from d2f.models import load
 from d2f.pipeline import predict
-from focus_psnr import deepest_point
+from d2f.real_lens.hints import deepest_point
 
 COLUMNS = ("input", "d2f-lite-2, focus on the subject", "the same, given the true depth",
            "predicted depth", "true depth")
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in SCENES:
             scene = scenes[index]
             image, truth = scene["image"][None], scene["disparity"][None]
-            focus = deepest_point(scene["focus_mask"][0])
+            focus = deepest_point(scene["focus_mask"][0].numpy() > 0.5)
             output = predict(model, image, focus=focus)
             given = predict(model, image, focus=focus, disparity=truth)
             truth = (truth - truth.min()) / (truth.max() - truth.min())

@@ -13,9 +13,9 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does. With
 ``--perspective-probability`` that share of the scenes are perspective scenes (d2f-lite-2's training mix
 draws half). With ``--focus-hint`` a model that predicts depth is told to focus on the subject (the
-point of the in-focus mask farthest from its edge) instead of choosing its own focus. Prints
-the PSNR of each scene and the PSNR of all masked pixels together, then how close the whole output is to
-the true bokeh (PSNR over every pixel of every scene).
+point of the in-focus mask farthest from its edge, the frame's edge included) instead of choosing its
+own focus. Prints the PSNR of each scene and the PSNR of all masked pixels together, then how close the
+whole output is to the true bokeh (PSNR over every pixel of every scene).
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy import ndimage
 
 from d2f.data.synthetic import SyntheticBokehDataset
 from d2f.errors import D2FError
 from d2f.models import CONFIGS, load_bundled, load_pretrained
 from d2f.pipeline import predict
+from d2f.real_lens.hints import deepest_point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         for scene in scenes:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
-            focus = {"focus": deepest_point(scene["focus_mask"][0])} if args.focus_hint else {}
+            focus = {"focus": deepest_point(scene["focus_mask"][0].numpy() > 0.5)} if args.focus_hint else {}
             output = predict(
                 model, image, device="cpu", blur_scale=blur_scale, strength=args.strength, **focus
             ).bokeh[0]
@@ -94,13 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"output vs true bokeh, PSNR over {args.count} scenes: {_psnr(truth_error, truth_pixels):.2f} dB")
     print(f"in-focus PSNR over {args.count} scenes: {_psnr(squared_error, pixels):.2f} dB")
     return 0
-
-
-def deepest_point(mask: torch.Tensor) -> tuple[float, float]:
-    """(x, y) of the pixel of a (H, W) mask farthest from its edge: a point surely on the subject."""
-    distance = ndimage.distance_transform_edt(mask.numpy() > 0.5)
-    row, column = np.unravel_index(int(distance.argmax()), distance.shape)
-    return float(column), float(row)
 
 
 def _psnr(squared_error: float, count: float) -> float:

@@ -13,9 +13,7 @@ render with grain: grain is worth adding only if it brings the render closer to 
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,10 +21,10 @@ from scipy import ndimage
 
 from d2f.io import array_to_tensor, tensor_to_array
 from d2f.metrics import tile_sharpness
-from d2f.models import load
 from d2f.pipeline import predict
 from d2f.real_lens.hints import pair_hints
-from d2f.real_lens.pairs import load_pair, read_pairs_csv
+from d2f.real_lens.pairs import load_pair
+from lens_pairs_script import model_and_pairs
 
 TILE = 32
 
@@ -40,17 +38,11 @@ def tile_noise(image: np.ndarray) -> np.ndarray:
     return tiles.std(axis=(1, 3))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=Path, default=Path("../shared/real_lens/pairs.csv"))
-    parser.add_argument("--model", default="d2f-lite-2")
-    args = parser.parse_args()
-    if not args.pairs.is_file():
-        print(f"grain_check: {args.pairs}: no such file (the real-lens set lives in ../shared)")
-        return 0
-    torch.set_grad_enabled(False)
-    model = load(args.model)
-    pairs, _ = read_pairs_csv(args.pairs)
+def main(argv: list[str] | None = None) -> int:
+    started = model_and_pairs("grain_check", __doc__.split("\n\n")[0], argv)
+    if isinstance(started, int):
+        return started
+    model, pairs = started
     closer = farther = 0
     for pair in pairs:
         loaded = load_pair(pair)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import io
 import json
@@ -79,6 +80,47 @@ def test_a_large_photo_previews_its_full_render_shrunk() -> None:
     error, naive_error = (float((shrunk - other).abs().mean()) for other in (preview.bokeh, naive))
     assert error < naive_error / 3
     assert error < 1.5 / 255
+
+
+def ranged_model_counting_network_inputs() -> tuple[D2F, list[tuple[int, ...]]]:
+    """A tiny depth model with a blur-range head, and the shapes of the images its networks ran on."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=128, blur_range=True)
+    model = D2F(config).eval()
+    shapes: list[tuple[int, ...]] = []
+    run_networks = model.network_outputs
+
+    def counting(image: torch.Tensor, **kwargs):
+        shapes.append(tuple(image.shape))
+        return run_networks(image, **kwargs)
+
+    model.network_outputs = counting
+    return model, shapes
+
+
+def test_a_depth_model_previews_with_the_full_renders_depth_focus_and_blur_range() -> None:
+    ranged, shapes = ranged_model_counting_network_inputs()
+    studio = Studio(ranged, preview_side=192)
+    large = Image.open(SAMPLE).resize((576, 384), Image.BICUBIC)
+    photo = studio.load(jpeg_bytes(large), "large.jpg")
+    options = studio.options({"focus": (100.0, 200.0), "f_number": 2.0})
+    preview = studio.preview(photo.id, options)
+    studio.render_full(photo.id, options)
+    assert shapes == [(1, 3, 384, 576)] and set(photo.networks) == {"full"}  # one pass, from the photo
+    with torch.inference_mode():
+        full = ranged(photo.image[None], options)
+    expected = F.interpolate(full.defocus.float(), size=(128, 192), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(preview.defocus, expected, rtol=0, atol=1e-5)
+
+
+def test_a_depth_model_previews_with_its_own_pass_where_the_stage1_sizes_differ() -> None:
+    ranged, shapes = ranged_model_counting_network_inputs()
+    studio = Studio(ranged, preview_side=192)
+    photo = studio.load(jpeg_bytes(Image.open(SAMPLE).resize((202, 151), Image.BICUBIC)), "odd.jpg")
+    assert ranged.stage1_size(151, 202) != ranged.stage1_size(*photo.preview.shape[-2:])  # rounding
+    preview = studio.preview(photo.id, studio.options({"f_number": 2.0}))
+    assert preview.bokeh.shape == photo.preview.shape and set(photo.networks) == {"preview"}
+    assert shapes == [(1, *photo.preview.shape)]
 
 
 def test_the_full_render_keeps_the_metadata_and_reports_progress(tiny) -> None:

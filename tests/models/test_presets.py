@@ -94,6 +94,19 @@ def test_export_refuses_weights_beyond_float16(tmp_path: Path) -> None:
     assert not (tmp_path / "bundle").exists()
 
 
+def test_export_names_the_label_or_the_model_and_refuses_other_sources(tmp_path: Path) -> None:
+    model = D2F(TINY)
+    with torch.no_grad():
+        model.radiance_net.conv1.weight[0, 0] = 1e6
+    with pytest.raises(CheckpointError, match=r"^runs/x: radiance_net\.conv1\.weight .*float16"):
+        presets.export_bundle(model, tmp_path / "bundle", label="runs/x")
+    with pytest.raises(CheckpointError, match=r"^model: radiance_net"):
+        presets.export_bundle(model, tmp_path / "bundle")
+    with pytest.raises(InputError, match=r"^source: expected a D2F or a save_pretrained folder, got Linear"):
+        presets.export_bundle(torch.nn.Linear(2, 2), tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_unknown_and_missing_bundles(bundle_root: Path) -> None:
     with pytest.raises(InputError, match=r"unknown model name 'd2f-huge'.*d2f-lite"):
         load_bundled("d2f-huge")
@@ -217,3 +230,15 @@ def test_export_refuses_a_setting_that_training_learns(trained, tmp_path: Path) 
     with pytest.raises(InputError, match=r"^alpha: not an inference setting"):
         presets.export_bundle(saved, tmp_path / "bundle", alpha=5.0)
     assert not (tmp_path / "bundle").exists()
+
+
+def test_export_takes_a_loaded_model_and_leaves_it_as_it_was(trained, tmp_path: Path) -> None:
+    _, saved = trained
+    model = load_pretrained(saved)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    bundle = presets.export_bundle(model, tmp_path / "bundle", focus_sharpness=4.0)
+    assert load_pretrained(bundle).config.focus_sharpness == 4.0
+    assert model.config == load_pretrained(saved).config
+    after = model.state_dict()
+    assert all(after[key].dtype == before[key].dtype for key in before)
+    assert all(torch.equal(after[key], value) for key, value in before.items())

@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from d2f.real_lens.hints import FROM_MASK, FROM_TILES, focus_point, pair_hints
+from d2f.errors import InputError
+from d2f.real_lens.hints import FROM_MASK, FROM_TILES, deepest_point, focus_point, pair_hints
 from d2f.real_lens.pairs import LensPair, LoadedPair
 
 
@@ -11,6 +13,14 @@ def test_the_focus_point_is_the_mask_pixel_farthest_from_its_border():
     mask[10:31, 45:66] = True  # a 21x21 box: its centre is 11 px from the outside
     point, source = focus_point(mask, np.ones((1, 2)), np.ones((1, 2)))
     assert point == (55.0, 20.0) and source == FROM_MASK
+    assert deepest_point(mask) == point  # what the synthetic measures focus on, too
+
+
+def test_a_deepest_point_needs_a_non_empty_two_dimensional_mask():
+    with pytest.raises(InputError, match=r"^mask: expected a non-empty \(H, W\) mask, got shape \(4, 4\)"):
+        deepest_point(np.zeros((4, 4), bool))
+    with pytest.raises(InputError, match=r"^mask: .*got shape \(2, 4, 4\)"):
+        deepest_point(np.ones((2, 4, 4), bool))
 
 
 def test_the_frame_edge_is_a_border_of_the_mask():

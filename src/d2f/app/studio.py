@@ -6,8 +6,10 @@ full-resolution result shrunk: D2F measures blur in pixels of its stage-1 image,
 predicts defocus the preview keeps the defocus map (what the fusion network sees) and draws the blur
 kernels smaller by the ratio of the two stage-1 sizes (``kernel_scale`` of :meth:`D2F.forward`: a disc of
 61 stage-1 pixels at full size is one of 13 in a preview a fifth as large). Models that predict depth
-measure blur relative to the photo already. Photos smaller than ``preview_side`` are previewed at full
-size, so their preview is exactly the full render.
+measure blur relative to the photo already. A model with a fixed working size (d2f-lite-2) previews with
+the full render's network outputs (its depth, focus and blur range, computed from the photo) wherever the
+preview and the photo reach stage 1 at the same size. Photos smaller than ``preview_side`` are previewed
+at full size, so their preview is exactly the full render.
 """
 
 from __future__ import annotations
@@ -255,7 +257,10 @@ class Studio:
                 on_start(network is not None)
             batch = image[None].to(self.device)
             if network is None:
-                network = self.model.network_outputs(batch, precision=self.precision)
+                # The "full" outputs always come from the photo itself, even for a preview.
+                source = photo.image if which == "full" else photo.preview
+                network_input = batch if source is image else source[None].to(self.device)
+                network = self.model.network_outputs(network_input, precision=self.precision)
                 photo.networks[which] = network
             if on_networks is not None:
                 on_networks()
@@ -270,10 +275,17 @@ class Studio:
                 kernel_scale=kernel_scale,
             )
 
-    @staticmethod
-    def _preview_key(photo: Photo) -> str:
-        """Which network outputs a preview uses: the full render's when the preview is the photo."""
-        return "full" if photo.preview is photo.image else "preview"
+    def _preview_key(self, photo: Photo) -> str:
+        """Which network outputs a preview uses: the full render's when the preview is the photo, or
+        when the model works at a fixed size and both reach stage 1 at the same size, so that the
+        preview sees the very depth, focus and blur range of the full render."""
+        if photo.preview is photo.image:
+            return "full"
+        if self.model.config.working_long_side is not None and self.model.stage1_size(
+            *photo.preview.shape[-2:]
+        ) == self.model.stage1_size(*photo.image.shape[-2:]):
+            return "full"
+        return "preview"
 
     def _blur_ratio(self, photo: Photo) -> float:
         """How much smaller a blur disc is in the preview's stage 1 than in the full render's."""

@@ -129,16 +129,19 @@ def load_bundled(name: str = DEFAULT_MODEL, *, map_location: str | torch.device 
 
 
 def export_bundle(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | D2F,
     destination: str | os.PathLike[str],
+    *,
+    label: str | None = None,
     **settings: float,
 ) -> Path:
-    """Write a model saved with :meth:`D2F.save_pretrained` as a float16 bundle.
+    """Write a model, or one saved with :meth:`D2F.save_pretrained`, as a float16 bundle.
 
     Every floating-point tensor is stored in float16 (batch-norm counters stay integers);
     ``config.json`` is written unchanged but for the ``settings`` given (fields of
     :data:`d2f.models.config.INFERENCE_SETTINGS`, chosen after training). Both files are written
-    atomically. Returns ``destination``.
+    atomically; a model passed in is left as it is. Errors name ``label``, by default the source's
+    path (or "model"). Returns ``destination``.
 
     Raises:
         InputError: a setting that is not an inference setting.
@@ -149,9 +152,16 @@ def export_bundle(
         raise InputError(
             f"{unknown[0]}: not an inference setting (expected among {', '.join(INFERENCE_SETTINGS)})"
         )
-    model = load_pretrained(source)
+    if isinstance(source, D2F):
+        model = D2F(source.config)
+        model.load_state_dict(source.state_dict())
+    elif isinstance(source, (str, os.PathLike)):
+        model = load_pretrained(source)
+    else:
+        raise InputError(f"source: expected a D2F or a save_pretrained folder, got {type(source).__name__}")
+    name = label or ("model" if isinstance(source, D2F) else str(source))
     model.config = dataclasses.replace(model.config, **settings)
     for key, value in model.state_dict().items():
         if value.is_floating_point() and not bool(torch.isfinite(value.half()).all()):
-            raise CheckpointError(f"{source}: {key} has values outside the float16 range; cannot bundle it")
+            raise CheckpointError(f"{name}: {key} has values outside the float16 range; cannot bundle it")
     return model.half().save_pretrained(destination)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from d2f.errors import InputError
 from d2f.metrics import TILE_SIZE, sharpness_change, textured_tiles
 from d2f.real_lens.pairs import LoadedPair
 
@@ -31,15 +32,24 @@ def focus_point(
     sharpness, from the two :func:`d2f.metrics.tile_sharpness` maps.
     """
     if mask is not None and mask.any():
-        distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-        row, column = np.unravel_index(int(np.argmax(distance)), distance.shape)
-        return (float(column), float(row)), FROM_MASK
+        return deepest_point(mask), FROM_MASK
     textured = textured_tiles(input_sharpness)
     if not textured.any():  # a flat photo: every tile is as good as another
         textured = np.ones_like(textured)
     kept = np.where(textured, sharpness_change(target_sharpness, input_sharpness), -np.inf)
     row, column = np.unravel_index(int(np.argmax(kept)), kept.shape)
     return (float((column + 0.5) * TILE_SIZE), float((row + 0.5) * TILE_SIZE)), FROM_TILES
+
+
+def deepest_point(mask: np.ndarray) -> tuple[float, float]:
+    """(x, y) of the pixel of a non-empty (H, W) bool mask farthest from the mask's border (the frame's
+    edge counts as border): a point surely on the subject."""
+    if mask.ndim != 2 or not mask.any():
+        raise InputError(f"mask: expected a non-empty (H, W) mask, got shape {mask.shape} with "
+                         f"{int(np.count_nonzero(mask))} pixels set")
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, column = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(column), float(row)
 
 
 def pair_hints(
@@ -67,4 +77,4 @@ def pair_hints(
     return hints, source
 
 
-__all__ = ["FROM_MASK", "FROM_TILES", "focus_point", "pair_hints"]
+__all__ = ["FROM_MASK", "FROM_TILES", "deepest_point", "focus_point", "pair_hints"]
