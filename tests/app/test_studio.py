@@ -113,6 +113,16 @@ def test_a_depth_model_previews_with_the_full_renders_depth_focus_and_blur_range
     torch.testing.assert_close(preview.defocus, expected, rtol=0, atol=1e-5)
 
 
+def test_a_focus_point_outside_the_photo_is_refused_in_the_preview_too() -> None:
+    ranged, _ = ranged_model_counting_network_inputs()
+    studio = Studio(ranged, preview_side=192)
+    photo = studio.load(jpeg_bytes(Image.open(SAMPLE).resize((576, 384), Image.BICUBIC)), "large.jpg")
+    with pytest.raises(InputError, match=r"^focus: \(577, 10\) is outside the photo \(576x384 pixels"):
+        studio.preview(photo.id, studio.options({"focus": (577.0, 10.0)}))
+    edge = studio.preview(photo.id, studio.options({"focus": (576.0, 384.0)}))  # the far corner is on it
+    assert edge.bokeh.shape == photo.preview.shape
+
+
 def test_a_depth_model_previews_with_its_own_pass_where_the_stage1_sizes_differ() -> None:
     ranged, shapes = ranged_model_counting_network_inputs()
     studio = Studio(ranged, preview_side=192)

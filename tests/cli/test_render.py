@@ -337,6 +337,19 @@ def test_usage_errors(
     assert not (tmp_path / "out.png").exists()
 
 
+@pytest.mark.parametrize("value", ["-5,10", "-0.5,3"])
+def test_a_negative_focus_is_one_line_not_the_usage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, value: str
+) -> None:
+    code, stderr = render(capsys, photo(tmp_path / "in.png"), "-o", tmp_path / "out.png", "--focus", value)
+    assert code == 2 and "usage" not in stderr
+    assert stderr.strip().splitlines() == [
+        f"d2f render: error: --focus: expected two finite numbers x,y >= 0 (pixels of the input), got "
+        f"({float(value.split(',')[0])}, {float(value.split(',')[1])})"
+    ]
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_cuda_requested_without_cuda(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -496,3 +509,14 @@ def _png_header(width: int, height: int) -> bytes:
 def _truncated_jpeg(path: Path) -> Path:
     photo(path, 64, 64, quality=90)
     return _write(path, path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_only_an_option_takes_a_value_that_starts_with_a_minus() -> None:
+    from d2f.cli import _attach_negative_values
+
+    assert _attach_negative_values(["render", "a.jpg", "--focus", "-5,10", "--strength", "-1"]) == [
+        "render", "a.jpg", "--focus=-5,10", "--strength=-1"
+    ]
+    # After "--" everything is an input, and an option already given its value keeps it.
+    assert _attach_negative_values(["render", "--", "-5.jpg"]) == ["render", "--", "-5.jpg"]
+    assert _attach_negative_values(["--focus=1,2", "-5.jpg"]) == ["--focus=1,2", "-5.jpg"]

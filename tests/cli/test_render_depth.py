@@ -53,3 +53,19 @@ def test_depth_errors_are_one_line(capsys, tmp_path: Path, weights) -> None:
     err = capsys.readouterr().err
     assert "bad.png: cannot read the depth map" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_focus_point_outside_the_photo_names_the_photo_and_writes_nothing(capsys, tmp_path: Path, weights):
+    folder, _ = weights
+    Image.fromarray(np.zeros((40, 60, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    np.save(tmp_path / "depth.npy", np.ones((40, 60), np.float32))
+    argv = ["render", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out" / "o.png"), "--weights",
+            str(folder), "--depth", str(tmp_path / "depth.npy"), "--focus", "61,10"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    photo = tmp_path / "photo.png"
+    assert err == [
+        f"d2f render: error: {photo}: focus: (61, 10) is outside the photo (60x40 pixels; x from 0 to 60, y "
+        "from 0 to 40)"
+    ]
+    assert not (tmp_path / "out").exists()

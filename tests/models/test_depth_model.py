@@ -79,6 +79,16 @@ def test_depth_options_need_depth(defocus_model: D2F) -> None:
         run(defocus_model, torch.rand(1, 3, 32, 32), f_number=2.0)
 
 
+def test_a_focus_point_outside_the_photo_is_refused(depth_model: D2F) -> None:
+    image = torch.rand(1, 3, 75, 100)
+    with pytest.raises(InputError, match=r"^focus: \(101, 10\) is outside the photo \(100x75 pixels"):
+        run(depth_model, image, focus=(101, 10))
+    with pytest.raises(InputError, match=r"^focus: \(5, 75\.5\) is outside the photo"):
+        run(depth_model, image, focus=(5, 75.5))
+    corner = run(depth_model, image, focus=(100, 75))  # the far edge itself is on the photo
+    assert corner.focus_disparity.shape == (1,)
+
+
 def test_bad_disparity_is_refused(defocus_model: D2F) -> None:
     with pytest.raises(InputError, match="disparity"):
         run(defocus_model, torch.rand(1, 3, 32, 32), disparity=torch.rand(2, 1, 32, 32))

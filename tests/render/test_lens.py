@@ -10,6 +10,7 @@ from d2f.render import defocus_to_diameter
 from d2f.render.lens import (
     LENS_BLUR,
     METRIC_LENS_BLUR,
+    check_focus_point,
     coc_fraction,
     disparity_at,
     thin_lens_defocus,
@@ -74,3 +75,14 @@ def test_disparity_at_takes_the_median_of_the_window() -> None:
     disparity[..., 4, 4] = 0.1  # a thin outlier at the clicked pixel
     assert float(disparity_at(disparity, (4.0, 4.0), window=3)) == pytest.approx(0.7)
     assert float(disparity_at(disparity, (100.0, -5.0), window=3)) == 0.0  # clamped to the frame
+
+
+class TestCheckFocusPoint:
+    def test_points_on_the_photo_pass_its_far_edges_included(self) -> None:
+        for point in ((0.0, 0.0), (59.5, 39.5), (60.0, 40.0)):
+            check_focus_point(point, 60, 40)
+
+    @pytest.mark.parametrize("point", [(60.5, 10.0), (10.0, 41.0), (1e9, 1e9)])
+    def test_a_point_beyond_the_photo_is_one_line_naming_it(self, point) -> None:
+        with pytest.raises(InputError, match=r"^focus: \(.*\) is outside the photo \(60x40 pixels"):
+            check_focus_point(point, 60, 40)

@@ -31,6 +31,7 @@ from d2f.errors import InputError
 from d2f.io import ImageMetadata, decode_image_and_metadata, encode_image
 from d2f.models import D2F, NetworkOutputs
 from d2f.options import RenderOptions, option_specs, render_options
+from d2f.render.lens import check_focus_point
 
 #: Download formats by upload extension (formats that keep EXIF and the colour profile); others: JPEG.
 _DOWNLOAD_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF",
@@ -186,8 +187,11 @@ class Studio:
         width = photo.size[0]
         focus = options.focus
         if focus is not None:
+            check_focus_point(focus, *photo.size)
+            # Clamped: the preview's rounded size may end a fraction of a pixel short of the photo's edge.
             scale = photo.preview.shape[-1] / width
-            focus = (focus[0] * scale, focus[1] * scale)
+            preview_height, preview_width = photo.preview.shape[-2:]
+            focus = (min(focus[0] * scale, preview_width), min(focus[1] * scale, preview_height))
         output = self._render(
             photo, self._preview_key(photo), photo.preview, replace(options, focus=focus), kernel_scale=ratio
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tool; returns the exit code (0 success, 1 runtime failure, 2 usage or input error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 2
@@ -64,6 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"d2f {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--focus -5,10`` as ``--focus=-5,10``: argparse takes a value that starts with a minus and is not
+    a plain number for an option, and would answer with its usage; joined, the option's own check says
+    what is wrong in one line."""
+    joined: list[str] = []
+    for token in argv:
+        previous = joined[-1] if joined else ""
+        takes_it = previous.startswith("--") and previous != "--" and "=" not in previous
+        if takes_it and _NEGATIVE_VALUE.match(token):
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
+#: A value such as ``-5,10`` or ``-1e3``: a minus, then a digit or a point.
+_NEGATIVE_VALUE = re.compile(r"^-[0-9.]")
 
 
 def report_written(args: argparse.Namespace, path: object) -> None:

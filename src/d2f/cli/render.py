@@ -488,15 +488,18 @@ def render_job(
     blur_scale = None
     if args.background_blur is not None:
         blur_scale = background_blur_scale(model, tuple(image.shape[-2:]), args.background_blur)
-    output = predict(
-        model,
-        image.unsqueeze(0),
-        options_from_args(args),
-        device=device,
-        precision=args.precision,
-        blur_scale=blur_scale,
-        disparity=matching_depth(disparity, tuple(image.shape[-2:]), 1),
-    )
+    try:
+        output = predict(
+            model,
+            image.unsqueeze(0),
+            options_from_args(args),
+            device=device,
+            precision=args.precision,
+            blur_scale=blur_scale,
+            disparity=matching_depth(disparity, tuple(image.shape[-2:]), 1),
+        )
+    except InputError as error:  # e.g. a focus point outside this photo: say which photo
+        raise InputError(f"{job.source}: {error}") from None
     if job.depth is not None and output.disparity is None:
         raise InputError("--save-depth: this render has no depth map to save")
     _make_output_folder(job.output.parent)  # only now, so that failures leave no empty folders

@@ -21,7 +21,14 @@ from d2f.options import RenderOptions, option_specs, render_options
 from d2f.render.checks import check_finite, check_non_negative, check_same_size, check_tensor
 from d2f.render.kernels import Aperture, defocus_to_diameter, diameter_to_defocus
 from d2f.render.layered import weighted_layered_render
-from d2f.render.lens import central_focus, coc_fraction, disparity_at, thin_lens_defocus, weighted_median
+from d2f.render.lens import (
+    central_focus,
+    check_focus_point,
+    coc_fraction,
+    disparity_at,
+    thin_lens_defocus,
+    weighted_median,
+)
 from d2f.render.radiance import saturation_weight
 
 PRECISIONS = ("fp32", "bf16")
@@ -201,6 +208,7 @@ class D2F(nn.Module):
         focus = None
         if options.focus is not None:
             height, width = image.shape[-2:]
+            check_focus_point(options.focus, width, height)
             focus = (
                 options.focus[0] * image_small.shape[-1] / width,
                 options.focus[1] * image_small.shape[-2] / height,

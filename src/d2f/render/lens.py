@@ -136,6 +136,16 @@ def disparity_at(disparity: torch.Tensor, point: tuple[float, float], window: in
     return box.flatten(1).median(dim=1).values
 
 
+def check_focus_point(point: tuple[float, float], width: int, height: int) -> None:
+    """Refuse a focus point (x, y), in pixels, outside a ``width`` x ``height`` photo (its far edges
+    included) with one line; negative or non-finite points are refused where options are parsed."""
+    if point[0] > width or point[1] > height:
+        raise InputError(
+            f"focus: ({point[0]:g}, {point[1]:g}) is outside the photo ({width}x{height} pixels; x from 0 "
+            f"to {width}, y from 0 to {height})"
+        )
+
+
 def central_focus(disparity: torch.Tensor) -> torch.Tensor:
     """Per image, the median disparity (N,) of the central ninth of the frame: a photographer's guess."""
     height, width = disparity.shape[-2:]
@@ -157,6 +167,7 @@ __all__ = [
     "LENS_BLUR",
     "METRIC_LENS_BLUR",
     "central_focus",
+    "check_focus_point",
     "coc_fraction",
     "disparity_at",
     "thin_lens_defocus",
