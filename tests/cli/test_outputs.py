@@ -84,6 +84,7 @@ def test_a_folder_without_output_does_not_render_its_earlier_results(
     assert names(folder) == sorted(rendered + [name.replace("a", "b", 1) for name in rendered])
     code, stderr = run(capsys, "render", folder, "--weights", weights, "--save-defocus", "--skip-existing")
     assert code == 0 and wrote(stderr) == [] and len(names(folder)) == 8
+    assert "d2f render: skipped 2 of 2 inputs whose outputs all exist" in stderr
 
 
 def test_demo_writes_into_the_current_folder_by_default(
@@ -111,6 +112,7 @@ def test_skip_existing_renders_only_what_is_missing(tmp_path: Path, weights: Pat
     (out / "b.png").unlink()
     code, stderr = run(capsys, "render", inputs, "-o", out, "--weights", weights, "--skip-existing")
     assert code == 0 and wrote(stderr) == [str(out / "b.png")] and "error" not in stderr
+    assert "skipped 1 of 2 inputs" in stderr
     assert (out / "a.png").read_bytes() == b"kept"
     # With maps, only the files that are missing are written; the existing bokeh stays.
     code, stderr = run(

@@ -226,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     if jobs:
         model = load_model(args)
         failures += _render_all(model, jobs, args, device, disparity)
+    if skipped and not getattr(args, "quiet", False):
+        print(f"d2f render: skipped {skipped} of {total} inputs whose outputs all exist", file=sys.stderr)
     if failures and total > 1:
         print(f"d2f render: {len(failures)} of {total} inputs failed", file=sys.stderr)
     return max((failure.exit_code for failure in failures), default=0)
