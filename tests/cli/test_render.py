@@ -218,7 +218,7 @@ def test_without_weights_says_so_in_one_line(
 @pytest.mark.parametrize(
     ("make", "problem"),
     [
-        (lambda folder: folder / "missing.png", "no such file"),
+        (lambda folder: folder / "missing.png", "no such file or folder"),
         (lambda folder: _write(folder / "text.png", b"hello, not an image"), "not an image"),
         (lambda folder: _write(folder / "empty.jpg", b""), "empty"),
         (lambda folder: _write(folder / "zero.png", _png_header(0, 16)), "zero width or height"),

@@ -303,7 +303,7 @@ def plan_jobs(
                 failures.append(Failure(path, f"{path}: folder has no image files", 2))
             sources += images
         elif not path.exists():
-            failures.append(Failure(path, f"{path}: no such file", 2))
+            failures.append(Failure(path, f"{path}: no such file or folder", 2))
         else:
             sources.append(path)
 
