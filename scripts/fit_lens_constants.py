@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
 import d2f.render.lens as lens
 from d2f.io import array_to_tensor, tensor_to_array
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(started, int):
         return started
     model, pairs = started
+    torch.set_grad_enabled(False)
 
     def render(image: np.ndarray, given: dict) -> Rendering:
         output = predict(model, array_to_tensor(image).unsqueeze(0), **given)

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(started, int):
         return started
     model, pairs = started
+    torch.set_grad_enabled(False)
     closer = farther = 0
     for pair in pairs:
         loaded = load_pair(pair)

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from d2f.errors import D2FError, DataError
 from d2f.models import D2F, load
 from d2f.real_lens.pairs import LensPair, read_pairs_csv
@@ -16,8 +14,8 @@ from d2f.real_lens.pairs import LensPair, read_pairs_csv
 def model_and_pairs(
     name: str, description: str, argv: list[str] | None = None
 ) -> tuple[D2F, list[LensPair]] | int:
-    """Parse ``--pairs`` and ``--model`` from ``argv`` (the command line by default); the model
-    (gradients off) and the pairs, or an exit status.
+    """Parse ``--pairs`` and ``--model`` from ``argv`` (the command line by default); the model and
+    the pairs, or an exit status.
 
     Without the pairs file (the set lives in ../shared) it says so and returns 0; a pairs file that
     cannot be read, has a bad row, or a model that cannot be loaded: one line and the error's status.
@@ -29,7 +27,6 @@ def model_and_pairs(
     if not args.pairs.is_file():
         print(f"{name}: {args.pairs}: no such file (the real-lens set lives in ../shared)")
         return 0
-    torch.set_grad_enabled(False)
     try:
         pairs, errors = read_pairs_csv(args.pairs)
         if errors:

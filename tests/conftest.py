@@ -1,4 +1,4 @@
-"""Shared fixtures: the devices and dtypes to test on."""
+"""Shared fixtures: the devices and dtypes to test on, and a guard on the global autograd switch."""
 
 from __future__ import annotations
 
@@ -16,3 +16,12 @@ def device(request) -> torch.device:
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
 def dtype(request) -> torch.dtype:
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def gradients_stay_enabled():
+    """Fail the test that leaves autograd off: the tests after it would fail far from the cause."""
+    yield
+    if not torch.is_grad_enabled():
+        torch.set_grad_enabled(True)
+        pytest.fail("this test left gradients disabled (torch.set_grad_enabled(False) without restoring)")
