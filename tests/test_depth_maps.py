@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import d2f.io
-from d2f.depth_maps import normalised_disparity, read_depth
+from d2f.depth_maps import disparity_span, load_depth_values, normalised_disparity, read_depth
 from d2f.errors import InputError
 
 
@@ -71,6 +71,26 @@ def test_unknown_pixels_take_their_neighbours_value(hole: float) -> None:
     values[7, 12] = hole  # inside the near half
     disparity = normalised_disparity(values, invalid=999.0)
     assert torch.equal(disparity, torch.from_numpy((step == 5.0).astype(np.float32))[None])
+
+
+class TestDisparitySpan:
+    def test_metres_millimetres_and_inverse_metres_agree(self) -> None:
+        metres = np.array([[1.0, 2.0], [4.0, 0.0]])  # 0: unknown, left out
+        assert disparity_span(metres, "depth", scale=1.0) == pytest.approx(0.75)
+        assert disparity_span(metres * 1000, "depth", scale=0.001) == pytest.approx(0.75)
+        assert disparity_span(1 / metres[:, :1], "disparity", scale=1.0) == pytest.approx(0.75)
+        assert disparity_span(metres, "depth", 4.0, scale=1.0) == pytest.approx(0.5)  # 4 m marked invalid
+
+    @pytest.mark.parametrize("scale", [0, -1.0, float("inf"), True, "1"])
+    def test_a_scale_must_be_a_positive_number(self, scale) -> None:
+        with pytest.raises(InputError, match=r"^depth_scale: expected a finite number > 0"):
+            disparity_span(np.ones((2, 2)), "depth", scale=scale)
+
+    def test_a_file_s_values_as_stored(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "d.npy", np.full((3, 4), 2.5, np.float32))
+        assert load_depth_values(tmp_path / "d.npy").tolist() == np.full((3, 4), 2.5).tolist()
+        with pytest.raises(InputError, match=r"d\.png: no such file"):
+            load_depth_values(tmp_path / "d.png")
 
 
 def test_a_constant_map_is_all_in_one_plane() -> None:

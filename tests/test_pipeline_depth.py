@@ -12,7 +12,9 @@ from PIL import Image
 
 from d2f.errors import InputError
 from d2f.models import D2F
-from d2f.pipeline import depth_disparity, predict, render_image
+from d2f.pipeline import depth_input, predict, render_image
+from d2f.render import defocus_to_diameter
+from d2f.render.lens import METRIC_LENS_BLUR
 from tiny_models import TINY_LITE
 
 
@@ -40,7 +42,8 @@ def test_depth_array_and_file_render_alike(model: D2F, tmp_path: Path) -> None:
     )
     assert from_array.shape == (48, 64, 3) and np.array_equal(from_array, from_file)
     image = torch.from_numpy(photo()).permute(2, 0, 1)[None].float() / 255
-    disparity = depth_disparity(ground(), "depth")
+    disparity, disparity_range = depth_input(ground(), "depth")
+    assert disparity_range is None  # not metric without a scale
     output = predict(model, image, device="cpu", disparity=disparity, **options)
     # The bottom (near) rows stay sharper than the far top rows.
     defocus = output.defocus[0, 0]
@@ -73,3 +76,42 @@ def test_depth_png_from_a_phone(model: D2F, tmp_path: Path) -> None:
     Image.fromarray(disparity).save(tmp_path / "portrait_depth.png")
     bokeh = render_image(photo(), model, "cpu", depth=tmp_path / "portrait_depth.png", focus=(32.0, 47.0))
     assert bokeh.shape == (48, 64, 3)
+
+
+def test_a_metric_map_blurs_by_the_scenes_measured_range(model: D2F) -> None:
+    # Two planes: 1 m (the bottom half) and 4 m; focused on the near one at f/2. A thin lens blurs the
+    # far plane into METRIC_LENS_BLUR * (1/1 - 1/4) / 2 of the longer side, whatever the model.
+    depth_mm = np.where(np.arange(24)[:, None] >= 12, 1000.0, 4000.0).repeat(32, axis=1)
+    disparity, span = depth_input(depth_mm, "depth", scale=0.001)
+    assert span == pytest.approx(0.75)
+    image = torch.from_numpy(photo()).permute(2, 0, 1)[None].float() / 255
+    options = {"focus": (32.0, 47.0), "f_number": 2.0}
+    output = predict(model, image, device="cpu", disparity=disparity, disparity_range=span, **options)
+    sizes = model.config.kernel_sizes
+    far = float(defocus_to_diameter(output.defocus[0, 0, :8], sizes).mean())
+    expected = METRIC_LENS_BLUR * 0.75 / 2 * max(output.defocus.shape[-2:])
+    assert far == pytest.approx(expected, rel=0.02)
+    assert float(output.disparity_range[0]) == pytest.approx(0.75)
+    # The same scene twice as far away has half the disparity range, so half the blur.
+    _, far_span = depth_input(depth_mm * 2, "depth", scale=0.001)
+    half = predict(model, image, device="cpu", disparity=disparity, disparity_range=far_span, **options)
+    half_far = float(defocus_to_diameter(half.defocus[0, 0, :8], sizes).mean())
+    assert half_far == pytest.approx(expected / 2, rel=0.02)
+    # render_image takes the scale and gives the same picture.
+    metric = {"depth": depth_mm, "depth_kind": "depth", "depth_scale": 0.001}
+    direct = render_image(photo(), model, "cpu", **metric, **options)
+    from_predict = (output.bokeh[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+    assert np.abs(direct.astype(int) - from_predict.astype(int)).max() <= 1
+
+
+def test_a_scale_or_range_without_a_map_or_a_bad_one_is_refused(model: D2F) -> None:
+    with pytest.raises(InputError, match=r"^depth_scale: only with a depth map"):
+        render_image(photo(), model, "cpu", depth_scale=0.001)
+    with pytest.raises(InputError, match=r"^depth_scale: expected a finite number > 0, got 0"):
+        render_image(photo(), model, "cpu", depth=ground(), depth_kind="depth", depth_scale=0)
+    image = torch.rand(1, 3, 48, 64)
+    with pytest.raises(InputError, match=r"^disparity_range: only with a depth map"):
+        predict(model, image, device="cpu", disparity_range=0.5)
+    disparity, _ = depth_input(ground(), "depth")
+    with pytest.raises(InputError, match=r"^disparity_range: expected finite values >= 0"):
+        predict(model, image, device="cpu", disparity=disparity, disparity_range=float("nan"))

@@ -5,7 +5,7 @@ A phone's portrait depth, a stereo matcher's disparity or a depth estimator's ou
 format), at any size. :func:`read_depth` reads any of them, :func:`normalised_disparity` turns the
 values into disparity (``1 / depth`` for depth maps), marks unknown pixels (0, NaN, inf, negative, or a
 stated invalid value), fills them from their nearest known neighbour (:func:`fill_unknown`) and scales
-the known range to [0, 1].
+the known range to [0, 1]; for a metric map :func:`disparity_span` gives what that 1 stands for in 1/m.
 
 This module sits below :mod:`d2f.io` and :mod:`d2f.data` (both use it) and imports neither.
 """
@@ -86,6 +86,39 @@ def normalised_disparity(
     Raises:
         InputError: several distinct channels, or fewer known pixels than :data:`MIN_KNOWN_FRACTION`.
     """
+    disparity, known = _disparity_and_known(values, kind, invalid, name)
+    low, high = float(disparity[known].min()), float(disparity[known].max())
+    scaled = (disparity - low) / (high - low) if high > low else np.zeros_like(disparity)
+    filled = fill_unknown(torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(known))
+    return filled.clamp(0, 1)
+
+
+def disparity_span(
+    values: object,
+    kind: str = "disparity",
+    invalid: float | None = None,
+    *,
+    scale: float,
+    name: str = "depth",
+) -> float:
+    """The span, in 1/m, of the disparity of a depth map whose values times ``scale`` are metres
+    (``kind="depth"``) or 1/m (``"disparity"``): what :func:`normalised_disparity`'s 1 stands for.
+
+    The same known pixels as :func:`normalised_disparity`; ``values``, ``kind`` and ``invalid`` as
+    there. A map of millimetres takes ``scale=0.001``.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+        raise InputError(f"depth_scale: expected a finite number > 0, got {scale!r}")
+    disparity, known = _disparity_and_known(values, kind, invalid, name)
+    span = float(disparity[known].max() - disparity[known].min())
+    return span * scale if kind == "disparity" else span / scale
+
+
+def _disparity_and_known(
+    values: object, kind: str, invalid: float | None, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The map as float64 (H, W) disparity (``1 / depth`` for depth; 1 where unknown) and its mask of
+    known pixels, with the checks of :func:`normalised_disparity`."""
     if kind not in DEPTH_KINDS:
         raise InputError(f"depth_kind: expected one of {', '.join(DEPTH_KINDS)}, got {kind!r}")
     if invalid is not None and (isinstance(invalid, bool) or not isinstance(invalid, (int, float))):
@@ -104,12 +137,7 @@ def normalised_disparity(
             f"{MIN_KNOWN_FRACTION:.0%}); 0, NaN, inf, negative values and the invalid value count as unknown"
         )
     disparity = np.where(known, array, 1.0)
-    if kind == "depth":
-        disparity = 1.0 / disparity
-    low, high = float(disparity[known].min()), float(disparity[known].max())
-    scaled = (disparity - low) / (high - low) if high > low else np.zeros_like(disparity)
-    filled = fill_unknown(torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(known))
-    return filled.clamp(0, 1)
+    return (1.0 / disparity if kind == "depth" else disparity), known
 
 
 def _one_channel(array: np.ndarray, name: str) -> np.ndarray:
@@ -143,11 +171,20 @@ def read_depth(
         InputError: a missing or unreadable file, a map with several distinct channels, or too few
             known pixels; the one-line message starts with the path.
     """
+    return normalised_disparity(load_depth_values(path), kind, invalid, name=str(path))
+
+
+def load_depth_values(path: str | os.PathLike) -> np.ndarray:
+    """A depth map file's values as they are stored (any dtype and shape; see :func:`read_depth`).
+
+    Raises:
+        InputError: a missing or unreadable file; the one-line message starts with the path.
+    """
     path = Path(path)
     if not path.is_file():
         problem = "is a folder, not a depth map" if path.is_dir() else "no such file"
         raise InputError(f"{path}: {problem}")
-    return normalised_disparity(_load(path), kind, invalid, name=str(path))
+    return _load(path)
 
 
 def _load(path: Path) -> np.ndarray:
@@ -188,4 +225,12 @@ def _read_pfm(path: Path) -> np.ndarray:
     return np.ascontiguousarray(data[::-1])
 
 
-__all__ = ["DEPTH_KINDS", "fill_unknown", "known_disparity", "normalised_disparity", "read_depth"]
+__all__ = [
+    "DEPTH_KINDS",
+    "disparity_span",
+    "fill_unknown",
+    "known_disparity",
+    "load_depth_values",
+    "normalised_disparity",
+    "read_depth",
+]

@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -70,6 +70,7 @@ def predict(
     precision: str = "fp32",
     blur_scale: float | torch.Tensor | None = None,
     disparity: torch.Tensor | None = None,
+    disparity_range: float | torch.Tensor | None = None,
     **overrides: Any,
 ) -> D2FOutput:
     """Run a D2F model on a batch (N, 3, H, W) of float images in [0, 1].
@@ -80,7 +81,8 @@ def predict(
     tensors (the renderer and the final blend stay float32). ``options`` and keywords named like its
     fields (``strength``, ``focus``, ``f_number``, ...; see :class:`d2f.options.RenderOptions`) say how
     to render; ``disparity`` (N, 1, H', W'), a normalised disparity (0 far, 1 near), renders from that
-    depth instead of the network's; ``blur_scale`` is the scene's blur scale for models that predict
+    depth instead of the network's, and ``disparity_range`` (1/m, see ``D2F.forward``) says what its 1
+    stands for; ``blur_scale`` is the scene's blur scale for models that predict
     relative defocus (``D2F.forward``; None: the model's default). Returns the model's ``D2FOutput``, on
     ``device``.
     """
@@ -99,7 +101,14 @@ def predict(
     model.eval()
     try:
         with torch.inference_mode():
-            return model(batch, options, precision=precision, blur_scale=blur_scale, disparity=disparity)
+            return model(
+                batch,
+                options,
+                precision=precision,
+                blur_scale=blur_scale,
+                disparity=disparity,
+                disparity_range=disparity_range,
+            )
     finally:
         model.train(was_training)
 
@@ -131,6 +140,7 @@ def render_image(
     depth: str | os.PathLike | np.ndarray | torch.Tensor | None = None,
     depth_kind: str = "disparity",
     depth_invalid: float | None = None,
+    depth_scale: float | None = None,
     **overrides: Any,
 ) -> ImageLike:
     """Render bokeh for one image (or a batch of tensors), returned as the same kind of thing.
@@ -156,17 +166,29 @@ def render_image(
     ``depth_kind`` says whether its values are ``"disparity"`` (larger is nearer) or ``"depth"``, and
     ``depth_invalid`` names a value that marks unknown pixels (besides 0, NaN and inf), which are filled
     from their neighbours. The depth options (``focus``, ``f_number``, ``focus_range``, ...) then work
-    with any model.
+    with any model. ``depth_scale`` says the map is metric: its values times ``depth_scale`` are metres
+    (depth) or 1/m (disparity), e.g. 0.001 for millimetres; the blur then follows the scene's measured
+    depth range as a real lens's does (see :func:`d2f.depth_maps.disparity_span`), whatever the model.
     """
     options = render_options(options, **overrides)
-    disparity = None if depth is None else depth_disparity(depth, depth_kind, depth_invalid)
+    disparity = disparity_range = None
+    if depth is not None:
+        disparity, disparity_range = depth_input(depth, depth_kind, depth_invalid, depth_scale)
+    elif depth_scale is not None:
+        raise InputError("depth_scale: only with a depth map (depth=) whose units it gives")
     model = _resolve_model(model)
 
     def render_one(tensor: torch.Tensor) -> torch.Tensor:
         """(3, H, W) in, (3, H, W) float32 bokeh out, on the CPU."""
         one_disparity = matching_depth(disparity, tensor.shape[-2:], 1)
         output = predict(
-            model, tensor.unsqueeze(0), options, device=device, precision=precision, disparity=one_disparity
+            model,
+            tensor.unsqueeze(0),
+            options,
+            device=device,
+            precision=precision,
+            disparity=one_disparity,
+            disparity_range=disparity_range,
         )
         return output.bokeh[0].float().cpu()
 
@@ -182,7 +204,15 @@ def render_image(
     if isinstance(image, torch.Tensor):
         batch, restore = _tensor_as_batch(image)
         batch_disparity = matching_depth(disparity, batch.shape[-2:], batch.shape[0])
-        output = predict(model, batch, options, device=device, precision=precision, disparity=batch_disparity)
+        output = predict(
+            model,
+            batch,
+            options,
+            device=device,
+            precision=precision,
+            disparity=batch_disparity,
+            disparity_range=disparity_range,
+        )
         return restore(output.bokeh)
     raise InputError(
         "image: expected a path, a PIL.Image.Image, an (H, W, 3) numpy array or a tensor, "
@@ -234,19 +264,33 @@ def _tensor_as_batch(image: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch
     return batch, restore
 
 
-def depth_disparity(
+class DepthInput(NamedTuple):
+    """A depth map ready to render from: ``disparity`` (1, 1, H', W') normalised (0 far, 1 near) and,
+    for a metric map, ``disparity_range``: what its 1 stands for, in 1/m (else None)."""
+
+    disparity: torch.Tensor
+    disparity_range: float | None
+
+
+def depth_input(
     depth: str | os.PathLike | np.ndarray | torch.Tensor,
     kind: str = "disparity",
     invalid: float | None = None,
-) -> torch.Tensor:
-    """A depth map (file, array or tensor) as the (1, 1, H', W') normalised disparity a model renders from."""
-    from d2f.depth_maps import normalised_disparity, read_depth
+    scale: float | None = None,
+) -> DepthInput:
+    """A depth map (file, array or tensor) as the normalised disparity a model renders from and, with
+    ``scale`` (the map's values times it are metres, or 1/m for disparity), its range in 1/m
+    (:func:`d2f.depth_maps.disparity_span`)."""
+    from d2f.depth_maps import disparity_span, load_depth_values, normalised_disparity
 
+    name = "depth"
     if isinstance(depth, (str, os.PathLike)):
-        return read_depth(depth, kind, invalid)[None]
-    if isinstance(depth, (np.ndarray, torch.Tensor)):
-        return normalised_disparity(depth, kind, invalid)[None]
-    raise InputError(f"depth: expected a path, an (H, W) array or a tensor, got {type(depth).__name__}")
+        depth, name = load_depth_values(depth), str(depth)
+    elif not isinstance(depth, (np.ndarray, torch.Tensor)):
+        raise InputError(f"depth: expected a path, an (H, W) array or a tensor, got {type(depth).__name__}")
+    disparity = normalised_disparity(depth, kind, invalid, name=name)[None]
+    span = None if scale is None else disparity_span(depth, kind, invalid, scale=scale, name=name)
+    return DepthInput(disparity, span)
 
 
 def matching_depth(disparity: torch.Tensor | None, size: tuple[int, int], batch: int) -> torch.Tensor | None:

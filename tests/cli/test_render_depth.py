@@ -69,3 +69,29 @@ def test_a_focus_point_outside_the_photo_names_the_photo_and_writes_nothing(caps
         "from 0 to 40)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_depth_scale_makes_the_map_metric(capsys, tmp_path: Path, weights) -> None:
+    folder, model = weights
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    depth_mm = np.repeat(np.linspace(4000.0, 1000.0, 20)[:, None], 30, axis=1).astype(np.float32)
+    np.save(tmp_path / "depth.npy", depth_mm)
+    base = ["render", str(tmp_path / "photo.png"), "--weights", str(folder), "--depth",
+            str(tmp_path / "depth.npy"), "--depth-kind", "depth", "--focus", "30,39"]
+    assert main([*base, "-o", str(tmp_path / "metric.png"), "--depth-scale", "0.001"]) == 0
+    expected = d2f.pipeline.render_image(
+        pixels, model, "cpu", depth=depth_mm, depth_kind="depth", depth_scale=0.001, focus=(30.0, 39.0)
+    )
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "metric.png")), expected)
+    assert main([*base, "-o", str(tmp_path / "plain.png")]) == 0  # one range for every photo instead
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "plain.png")), expected)
+    capsys.readouterr()
+    no_map = ["render", str(tmp_path / "photo.png"), "--weights", str(folder), "--depth-scale", "0.001"]
+    assert main(no_map) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "d2f render: error: --depth-scale: only with --depth, the map whose units it gives"
+    assert main([*base, "-o", str(tmp_path / "bad.png"), "--depth-scale", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "d2f render: error: --depth-scale: expected a finite number > 0, got 0"
+    assert not (tmp_path / "bad.png").exists()

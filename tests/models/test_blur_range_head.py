@@ -117,6 +117,16 @@ class TestRangedModel:
         ratio = diameters[1][blurred] / diameters[0][blurred]
         torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
 
+    def test_a_measured_range_given_with_the_map_replaces_the_predicted_one(self) -> None:
+        image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
+        ramp = torch.linspace(0, 1, 96).reshape(1, 1, 96, 1).expand(1, 1, 96, 128).contiguous()
+        options = {"disparity": ramp, "focus": (64.0, 0.0), "f_number": 2.0}
+        with torch.no_grad():
+            measured = ranged_model(math.log(2.0))(image, disparity_range=1.0, **options)
+            predicted = ranged_model(math.log(1.0))(image, **options)
+        assert float(measured.disparity_range[0]) == 1.0
+        torch.testing.assert_close(measured.defocus, predicted.defocus)
+
     def test_default_f_number_is_the_model_s_own_look(self) -> None:
         image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(5))
         model = ranged_model(0.0)

@@ -10,6 +10,7 @@ flags, no model, a bad checkpoint) stop at once. Each file written is reported o
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from d2f.errors import D2FError, InputError
 
 if TYPE_CHECKING:
     import torch
+
+    from d2f.pipeline import DepthInput
 
 DESCRIPTION = """\
 Render bokeh for image files or folders. Without -o, PHOTO.jpg is rendered to PHOTO_bokeh.jpg beside it
@@ -106,15 +109,24 @@ def add_depth_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="V",
         help="a value that marks unknown pixels, besides 0, NaN and inf (filled from their neighbours)",
     )
+    group.add_argument(
+        "--depth-scale",
+        type=float,
+        metavar="S",
+        help="the map is metric: its values times S are metres (depth) or 1/m (disparity), e.g. 0.001 for "
+        "millimetres; the blur then follows the scene's measured depth range, as a real lens's does",
+    )
 
 
-def _depth_disparity(args: argparse.Namespace) -> torch.Tensor | None:
-    """The (1, 1, H, W) normalised disparity of ``--depth``, or None without it."""
+def _depth_input(args: argparse.Namespace) -> DepthInput | None:
+    """``--depth`` read as :func:`d2f.pipeline.depth_input`, or None without it."""
     if getattr(args, "depth", None) is None:
+        if getattr(args, "depth_scale", None) is not None:
+            raise InputError("--depth-scale: only with --depth, the map whose units it gives")
         return None
-    from d2f.pipeline import depth_disparity
+    from d2f.pipeline import depth_input
 
-    return depth_disparity(args.depth, args.depth_kind, args.depth_invalid)
+    return depth_input(args.depth, args.depth_kind, args.depth_invalid, args.depth_scale)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -218,14 +230,14 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if getattr(args, "depth", None) is not None and (len(args.inputs) != 1 or args.inputs[0].is_dir()):
         raise InputError("--depth: give exactly one input photo with its depth map")
-    disparity = _depth_disparity(args)
+    depth = _depth_input(args)
     jobs, failures, skipped = plan_jobs(args.inputs, args.output, **output_settings(args))
     for failure in failures:
         _report(failure)
     total = len(jobs) + len(failures) + skipped
     if jobs:
         model = load_model(args)
-        failures += _render_all(model, jobs, args, device, disparity)
+        failures += _render_all(model, jobs, args, device, depth)
     if skipped and not getattr(args, "quiet", False):
         print(f"d2f render: skipped {skipped} of {total} inputs whose outputs all exist", file=sys.stderr)
     if failures and total > 1:
@@ -238,6 +250,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--quality: expected an integer from 1 to 100, got {args.quality}")
     if not args.max_megapixels > 0:
         raise InputError(f"--max-megapixels: expected a positive number, got {args.max_megapixels:g}")
+    depth_scale = getattr(args, "depth_scale", None)
+    if depth_scale is not None and not 0 < depth_scale < math.inf:
+        raise InputError(f"--depth-scale: expected a finite number > 0, got {depth_scale:g}")
     check_model_options(args)
 
 
@@ -446,7 +461,7 @@ def _render_all(
     jobs: list[Job],
     args: argparse.Namespace,
     device: torch.device,
-    disparity: torch.Tensor | None = None,
+    depth: DepthInput | None = None,
 ) -> list[Failure]:
     from tqdm import tqdm
 
@@ -455,7 +470,7 @@ def _render_all(
     progress = tqdm(jobs, desc="d2f render", unit="image", file=sys.stderr, disable=quiet)
     for job in progress:
         try:
-            render_job(model, job, args, device, disparity)
+            render_job(model, job, args, device, depth)
         except D2FError as error:
             if args.debug:
                 raise
@@ -476,9 +491,10 @@ def render_job(
     job: Job,
     args: argparse.Namespace,
     device: torch.device,
-    disparity: torch.Tensor | None = None,
+    depth: DepthInput | None = None,
 ) -> None:
-    """Render one photo and write its files, each reported once; if one fails, none stays behind."""
+    """Render one photo (from ``depth`` where given) and write its files, each reported once; if one
+    fails, none stays behind."""
     from d2f.errors import ImageTooLargeError
     from d2f.io import read_image_and_metadata
     from d2f.pipeline import background_blur_scale, matching_depth, predict
@@ -498,7 +514,8 @@ def render_job(
             device=device,
             precision=args.precision,
             blur_scale=blur_scale,
-            disparity=matching_depth(disparity, tuple(image.shape[-2:]), 1),
+            disparity=None if depth is None else matching_depth(depth.disparity, tuple(image.shape[-2:]), 1),
+            disparity_range=None if depth is None else depth.disparity_range,
         )
     except InputError as error:  # e.g. a focus point outside this photo: say which photo
         raise InputError(f"{job.source}: {error}") from None

@@ -162,6 +162,7 @@ class D2F(nn.Module):
         options: RenderOptions | None = None,
         *,
         disparity: torch.Tensor | None = None,
+        disparity_range: float | torch.Tensor | None = None,
         precision: str = "fp32",
         strip_height: int | None = None,
         blur_scale: float | torch.Tensor | None = None,
@@ -179,6 +180,10 @@ class D2F(nn.Module):
                 the input, exactly.
             disparity: (N, 1, H', W') a normalised disparity map (0 far, 1 near, any size: it is
                 resized) to render from instead of the network's defocus.
+            disparity_range: with ``disparity`` only: what its 1 stands for in 1/m (a number or one per
+                image (N,), >= 0; :func:`d2f.depth_maps.disparity_span` of a metric depth map), so the
+                blur follows the scene's measured depth (``METRIC_LENS_BLUR``) instead of the model's
+                estimate or one range for every photo.
             precision: ``"fp32"``, or ``"bf16"`` to run the three networks under bfloat16 autocast with
                 channels-last tensors (faster on recent GPUs); the renderer and the final blend stay
                 float32 either way.
@@ -203,6 +208,10 @@ class D2F(nn.Module):
         image = self._check_image(image)
         _check_options(precision, strip_height)
         options = render_options(options, **overrides)
+        if disparity_range is not None:
+            if disparity is None:
+                raise InputError("disparity_range: only with a depth map (disparity=) whose range it gives")
+            disparity_range = _given_range(disparity_range, image)
         self.check_supported(options, with_depth=disparity is not None)
         image_small = self.stage1_image(image)
         focus = None
@@ -218,6 +227,7 @@ class D2F(nn.Module):
             options,
             focus=focus,
             disparity=disparity,
+            disparity_range=disparity_range,
             precision=precision,
             blur_scale=blur_scale,
             network=network,
@@ -259,6 +269,7 @@ class D2F(nn.Module):
         *,
         focus: tuple[float, float] | None = None,
         disparity: torch.Tensor | None = None,
+        disparity_range: torch.Tensor | None = None,
         precision: str = "fp32",
         blur_scale: float | torch.Tensor | None = None,
         network: NetworkOutputs | None = None,
@@ -270,7 +281,8 @@ class D2F(nn.Module):
         (``config.blur_scale`` set) is first multiplied by the blur scale (see :meth:`forward`).
         ``strength`` scales the blur diameter (see :meth:`forward`).
         ``network`` (from :meth:`network_outputs`, for this image) skips the networks; ``kernel_scale``
-        scales the kernels the renderer draws (see :meth:`forward`).
+        scales the kernels the renderer draws, and ``disparity_range`` (N,) replaces the model's own
+        (see :meth:`forward`).
         """
         config = self.config
         options = options if options is not None else RenderOptions()
@@ -282,7 +294,8 @@ class D2F(nn.Module):
         radiance = network.radiance
         prediction = network.prediction if with_prediction else None
         focus_disparity = None
-        disparity_range = network.disparity_range if with_prediction else None
+        if disparity_range is None and with_prediction:
+            disparity_range = network.disparity_range
         if disparity is not None or config.predicts_depth:
             disparity, focus_disparity, defocus = self._depth_defocus(
                 image_small, prediction, disparity, focus, options, disparity_range
@@ -629,6 +642,26 @@ def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.T
     renderer blurs at all takes its blurred value, so no sharp specks survive inside the blur.
     """
     return (1 - defocus * len(kernel_sizes)).clamp(0, 1)
+
+
+def _given_range(value: float | torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """A given disparity range as (N,) on the image's device, at least float32; finite and >= 0."""
+    batch = image.shape[0]
+    dtype = torch.promote_types(image.dtype, torch.float32)
+    if isinstance(value, torch.Tensor):
+        if value.numel() not in (1, batch):
+            raise InputError(
+                f"disparity_range: expected a number or one value per image ({batch},), got "
+                f"{tuple(value.shape)}"
+            )
+        ranges = value.detach().to(image.device, dtype).reshape(-1).expand(batch)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        ranges = torch.full((batch,), float(value), device=image.device, dtype=dtype)
+    else:
+        raise InputError(f"disparity_range: expected a number or a tensor, got {type(value).__name__}")
+    if not bool(torch.isfinite(ranges).all()) or bool((ranges < 0).any()):
+        raise InputError(f"disparity_range: expected finite values >= 0 (1/m), got {ranges.tolist()}")
+    return ranges
 
 
 def _or(value: float | None, default: float) -> float:

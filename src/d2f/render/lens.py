@@ -8,7 +8,8 @@ image's longer side, so that a photo looks the same at any resolution:
 ``coc = LENS_BLUR * (1 / N - 1 / N_input) * max(|d - d_focus| - focus_range, 0) * strength``
 
 (a fraction of the longer side; ``N_input`` is the photo's own f-number, infinite when it is all in
-focus). Where the photo's disparity range ``R`` in 1/m is known (a model that predicts it), the blur
+focus). Where the photo's disparity range ``R`` in 1/m is known (a model that predicts it, or a metric
+depth map), the blur
 follows the scene's scale as a real lens's does: ``METRIC_LENS_BLUR * R`` takes ``LENS_BLUR``'s place,
 so a close-up (several 1/m from front to back) blurs far more than a street at the same f-number.
 The diameter in pixels of the working image is then mapped to D2F defocus units with
