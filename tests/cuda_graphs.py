@@ -7,18 +7,18 @@ from typing import Any
 import torch
 
 
-def replay_and_eager(model: torch.nn.Module, image: torch.Tensor) -> tuple[Any, Any]:
+def replay_and_eager(model: torch.nn.Module, image: torch.Tensor, **call: Any) -> tuple[Any, Any]:
     """``(captured, eager)``: the graph's outputs after replaying it on new random values of ``image``
-    (a CUDA tensor, overwritten), and an eager call on those values."""
+    (a CUDA tensor, overwritten), and an eager call on those values; ``call`` goes to every call."""
     with torch.inference_mode():
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # the eager call a capture needs first
-            model(image)
+            model(image, **call)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            captured = model(image)
+            captured = model(image, **call)
         image.copy_(torch.rand_like(image))
         graph.replay()
-        return captured, model(image)
+        return captured, model(image, **call)

@@ -76,15 +76,18 @@ def test_unknown_pixels_take_their_neighbours_value(hole: float) -> None:
 class TestDisparitySpan:
     def test_metres_millimetres_and_inverse_metres_agree(self) -> None:
         metres = np.array([[1.0, 2.0], [4.0, 0.0]])  # 0: unknown, left out
-        assert disparity_span(metres, "depth", scale=1.0) == pytest.approx(0.75)
-        assert disparity_span(metres * 1000, "depth", scale=0.001) == pytest.approx(0.75)
-        assert disparity_span(1 / metres[:, :1], "disparity", scale=1.0) == pytest.approx(0.75)
-        assert disparity_span(metres, "depth", 4.0, scale=1.0) == pytest.approx(0.5)  # 4 m marked invalid
+        assert disparity_span(metres, "depth", depth_scale=1.0) == pytest.approx(0.75)
+        assert disparity_span(metres * 1000, "depth", depth_scale=np.float32(0.001)) == pytest.approx(0.75)
+        per_km = 1000 / metres[:, :1]  # disparity in 1/km: 1/m = value * 0.001
+        assert disparity_span(per_km, "disparity", depth_scale=0.001) == pytest.approx(0.75)
+        assert disparity_span(metres, "depth", 4.0, depth_scale=1.0) == pytest.approx(0.5)  # 4 m invalid
+        with_a_hole = np.array([[2.0, 3.0], [np.nan, 2.5]])  # the unknown pixel must not count (as 1 m)
+        assert disparity_span(with_a_hole, "depth", depth_scale=1.0) == pytest.approx(1 / 2 - 1 / 3)
 
     @pytest.mark.parametrize("scale", [0, -1.0, float("inf"), True, "1"])
     def test_a_scale_must_be_a_positive_number(self, scale) -> None:
         with pytest.raises(InputError, match=r"^depth_scale: expected a finite number > 0"):
-            disparity_span(np.ones((2, 2)), "depth", scale=scale)
+            disparity_span(np.ones((2, 2)), "depth", depth_scale=scale)
 
     def test_a_file_s_values_as_stored(self, tmp_path: Path) -> None:
         np.save(tmp_path / "d.npy", np.full((3, 4), 2.5, np.float32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -113,5 +114,32 @@ def test_a_scale_or_range_without_a_map_or_a_bad_one_is_refused(model: D2F) -> N
     with pytest.raises(InputError, match=r"^disparity_range: only with a depth map"):
         predict(model, image, device="cpu", disparity_range=0.5)
     disparity, _ = depth_input(ground(), "depth")
-    with pytest.raises(InputError, match=r"^disparity_range: expected finite values >= 0"):
-        predict(model, image, device="cpu", disparity=disparity, disparity_range=float("nan"))
+    for bad in (float("nan"), -1.0, "0.5", True):
+        with pytest.raises(InputError, match=r"^disparity_range: expected a finite number >= 0 \(1/m\)"):
+            predict(model, image, device="cpu", disparity=disparity, disparity_range=bad)
+    with pytest.raises(InputError, match=r"^disparity_range: expected non-negative values"):
+        predict(model, image, device="cpu", disparity=disparity, disparity_range=torch.tensor([-0.5]))
+    with pytest.raises(InputError, match=r"^disparity_range: expected finite values"):
+        predict(model, image, device="cpu", disparity=disparity, disparity_range=torch.tensor([math.inf]))
+    for shape_or_type in (torch.ones(1, 2), torch.ones(3), torch.ones(1, dtype=torch.int64)):
+        with pytest.raises(InputError, match=r"^disparity_range: expected a float number or \(N,\)"):
+            predict(model, image, device="cpu", disparity=disparity, disparity_range=shape_or_type)
+
+
+def test_a_batch_takes_one_range_per_photo(model: D2F) -> None:
+    batch = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(2))
+    disparity, _ = depth_input(ground(), "depth")
+    options = {"disparity": disparity.expand(2, -1, -1, -1), "focus": (32.0, 47.0), "f_number": 2.0}
+    ranges = torch.tensor([0.5, 1.0])
+    both = predict(model, batch, device="cpu", disparity_range=ranges, **options)
+    assert both.disparity_range.tolist() == [0.5, 1.0]
+    assert both.disparity_range.data_ptr() != ranges.data_ptr()  # a copy, not the caller's tensor
+    for index, value in enumerate((0.5, 1.0)):
+        options["disparity"] = disparity
+        one = predict(model, batch[index : index + 1], device="cpu", disparity_range=value, **options)
+        torch.testing.assert_close(both.defocus[index], one.defocus[0])
+    network = model.network_outputs(batch[:1])  # cached network outputs take a given range too
+    cached = predict(model, batch[:1], device="cpu", disparity_range=1.0, **options)
+    with torch.no_grad():
+        again = model(batch[:1], network=network, disparity_range=1.0, **options)
+    torch.testing.assert_close(again.defocus, cached.defocus)

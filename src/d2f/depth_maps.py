@@ -13,6 +13,7 @@ This module sits below :mod:`d2f.io` and :mod:`d2f.data` (both use it) and impor
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from pathlib import Path
@@ -98,20 +99,22 @@ def disparity_span(
     kind: str = "disparity",
     invalid: float | None = None,
     *,
-    scale: float,
+    depth_scale: float,
     name: str = "depth",
 ) -> float:
-    """The span, in 1/m, of the disparity of a depth map whose values times ``scale`` are metres
+    """The span, in 1/m, of the disparity of a depth map whose values times ``depth_scale`` are metres
     (``kind="depth"``) or 1/m (``"disparity"``): what :func:`normalised_disparity`'s 1 stands for.
 
     The same known pixels as :func:`normalised_disparity`; ``values``, ``kind`` and ``invalid`` as
-    there. A map of millimetres takes ``scale=0.001``.
+    there. A map of millimetres takes ``depth_scale=0.001``.
     """
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
-        raise InputError(f"depth_scale: expected a finite number > 0, got {scale!r}")
+    if not isinstance(depth_scale, numbers.Real) or isinstance(depth_scale, bool) or not (
+        0 < float(depth_scale) < math.inf
+    ):
+        raise InputError(f"depth_scale: expected a finite number > 0, got {depth_scale!r}")
     disparity, known = _disparity_and_known(values, kind, invalid, name)
     span = float(disparity[known].max() - disparity[known].min())
-    return span * scale if kind == "disparity" else span / scale
+    return span * float(depth_scale) if kind == "disparity" else span / float(depth_scale)
 
 
 def _disparity_and_known(

@@ -288,9 +288,8 @@ def depth_input(
         depth, name = load_depth_values(depth), str(depth)
     elif not isinstance(depth, (np.ndarray, torch.Tensor)):
         raise InputError(f"depth: expected a path, an (H, W) array or a tensor, got {type(depth).__name__}")
-    disparity = normalised_disparity(depth, kind, invalid, name=name)[None]
-    span = None if scale is None else disparity_span(depth, kind, invalid, scale=scale, name=name)
-    return DepthInput(disparity, span)
+    span = None if scale is None else disparity_span(depth, kind, invalid, depth_scale=scale, name=name)
+    return DepthInput(normalised_disparity(depth, kind, invalid, name=name)[None], span)
 
 
 def matching_depth(disparity: torch.Tensor | None, size: tuple[int, int], batch: int) -> torch.Tensor | None:

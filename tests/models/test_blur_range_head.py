@@ -165,6 +165,15 @@ class TestRangedModel:
         torch.testing.assert_close(captured.disparity_range, eager.disparity_range)
         torch.testing.assert_close(captured.bokeh, eager.bokeh)
 
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+    def test_a_measured_range_is_captured_too(self) -> None:
+        model = ranged_model(0.3, "cuda")
+        ramp = torch.linspace(0, 1, 128, device="cuda").reshape(1, 1, 128, 1).expand(1, 1, 128, 192)
+        measured = {"disparity": ramp.contiguous(), "disparity_range": torch.tensor([0.7], device="cuda")}
+        captured, eager = replay_and_eager(model, torch.rand(1, 3, 128, 192, device="cuda"), **measured)
+        assert captured.disparity_range.tolist() == [pytest.approx(0.7)]
+        torch.testing.assert_close(captured.bokeh, eager.bokeh)
+
 
 def test_bundled_d2f_lite_2_reads_the_sample_as_a_table_top_scene() -> None:
     model = load_bundled("d2f-lite-2")

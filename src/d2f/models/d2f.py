@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ class D2FOutput:
         disparity: (N, 1, h, w) the normalised disparity the defocus came from (0 far, 1 near), for
             models that predict depth or when a depth map was given; else None.
         focus_disparity: (N,) the disparity that was in focus, where ``disparity`` is set; else None.
-        disparity_range: (N,) the span of ``disparity`` in 1/m, for models that predict it
-            (``D2FConfig.blur_range``); else None.
+        disparity_range: (N,) the span of ``disparity`` in 1/m: the one given with a metric depth
+            map, else the prediction of a model that makes one (``D2FConfig.blur_range``); else None.
     """
 
     bokeh: torch.Tensor
@@ -281,8 +282,8 @@ class D2F(nn.Module):
         (``config.blur_scale`` set) is first multiplied by the blur scale (see :meth:`forward`).
         ``strength`` scales the blur diameter (see :meth:`forward`).
         ``network`` (from :meth:`network_outputs`, for this image) skips the networks; ``kernel_scale``
-        scales the kernels the renderer draws, and ``disparity_range`` (N,) replaces the model's own
-        (see :meth:`forward`).
+        scales the kernels the renderer draws, and ``disparity_range`` (N,), used with ``disparity``
+        only, replaces the model's own (see :meth:`forward`).
         """
         config = self.config
         options = options if options is not None else RenderOptions()
@@ -645,23 +646,23 @@ def sharp_limit(defocus: torch.Tensor, kernel_sizes: tuple[int, ...]) -> torch.T
 
 
 def _given_range(value: float | torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    """A given disparity range as (N,) on the image's device, at least float32; finite and >= 0."""
+    """A given disparity range as a new (N,) tensor on the image's device, in the image's floating dtype
+    (at least float32); finite and >= 0 (tensors are checked outside CUDA-graph capture only)."""
     batch = image.shape[0]
     dtype = torch.promote_types(image.dtype, torch.float32)
     if isinstance(value, torch.Tensor):
-        if value.numel() not in (1, batch):
+        if not value.is_floating_point() or value.dim() > 1 or value.numel() not in (1, batch):
             raise InputError(
-                f"disparity_range: expected a number or one value per image ({batch},), got "
-                f"{tuple(value.shape)}"
+                f"disparity_range: expected a float number or (N,) = ({batch},) float tensor, got "
+                f"{value.dtype} of shape {tuple(value.shape)}"
             )
-        ranges = value.detach().to(image.device, dtype).reshape(-1).expand(batch)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        ranges = torch.full((batch,), float(value), device=image.device, dtype=dtype)
-    else:
-        raise InputError(f"disparity_range: expected a number or a tensor, got {type(value).__name__}")
-    if not bool(torch.isfinite(ranges).all()) or bool((ranges < 0).any()):
-        raise InputError(f"disparity_range: expected finite values >= 0 (1/m), got {ranges.tolist()}")
-    return ranges
+        ranges = value.detach().to(image.device, dtype).reshape(-1).expand(batch).clone()
+        check_finite(ranges, "disparity_range")
+        check_non_negative(ranges, "disparity_range")
+        return ranges
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= float(value) < math.inf:
+        return torch.full((batch,), float(value), device=image.device, dtype=dtype)
+    raise InputError(f"disparity_range: expected a finite number >= 0 (1/m) or a tensor, got {value!r}")
 
 
 def _or(value: float | None, default: float) -> float:

@@ -28,20 +28,21 @@ from d2f.render.kernels import KERNEL_SIZES, diameter_to_defocus
 
 #: Circle of confusion, as a fraction of the image's longer side, per unit of normalised disparity and
 #: per unit of ``1 / N``, where the photo's disparity range is unknown (a model without a blur-range
-#: head, given a depth map): one global constant maps an f-number to an amount of blur. Fitted on the
-#: real-lens development set with d2f-lite-2's depth network without its head, told the focus and the
-#: f-numbers, by a rule written before the fit: the highest mean PSNR over its 21 pairs on the grid
-#: 0.03 x 2^(k/2), ties (within 0.02 dB) to the higher SSIM (``scripts/fit_lens_constants.py``; 0.06
-#: and 0.085 tie at 20.80 dB, SSIM 0.710 and 0.707). That set's rules allow a few global constants; see
-#: docs/evaluation.md.
+#: head, given a depth map that is not metric): one global constant maps an f-number to an amount of
+#: blur. Fitted on the real-lens development set with d2f-lite-2's depth network without its head,
+#: told the focus and the f-numbers, by a rule written before the fit: the highest mean PSNR over its
+#: 21 pairs on the grid 0.03 x 2^(k/2), ties (within 0.02 dB) to the higher SSIM
+#: (``scripts/fit_lens_constants.py``; 0.06 and 0.085 tie at 20.80 dB, SSIM 0.710 and 0.707). That
+#: set's rules allow a few global constants; see docs/evaluation.md.
 LENS_BLUR = 0.06
 
 #: Circle of confusion, as a fraction of the longer side, per 1/m of disparity offset and per unit of
-#: ``1 / N``, for a photo whose disparity range is known (``D2FConfig.blur_range``); in metres. A 50 mm
-#: lens on a 36 mm wide sensor gives ``f**2 / 36 mm`` = 0.069 m (far from the focus distance).
-#: Fitted on the real-lens development set like LENS_BLUR, by the same rule, with d2f-lite-2 told the
-#: focus and the f-numbers: grid 0.069 x 2^(k/2), k = -2..4 (``scripts/fit_lens_constants.py``: 21.52
-#: dB, the next best 0.138 with 21.49 dB).
+#: ``1 / N``, for a photo whose disparity range is known (predicted, ``D2FConfig.blur_range``, or
+#: measured, a metric depth map); in metres. A 50 mm lens on a 36 mm wide sensor gives
+#: ``f**2 / 36 mm`` = 0.069 m (far from the focus distance). Fitted on the real-lens development set
+#: like LENS_BLUR, by the same rule, with d2f-lite-2 (its predicted range) told the focus and the
+#: f-numbers: grid 0.069 x 2^(k/2), k = -2..4 (``scripts/fit_lens_constants.py``: 21.42 dB, tied with
+#: 0.138 at 21.43 dB and chosen by SSIM, 0.731 against 0.727).
 METRIC_LENS_BLUR = 0.0976
 
 #: The f-number :func:`coc_fraction` takes when given none; a model passes its own look instead
