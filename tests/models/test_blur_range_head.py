@@ -166,7 +166,7 @@ class TestRangedModel:
         torch.testing.assert_close(captured.bokeh, eager.bokeh)
 
     @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-    def test_a_measured_range_is_captured_too(self) -> None:
+    def test_cuda_graph_capture_takes_a_measured_range_too(self) -> None:
         model = ranged_model(0.3, "cuda")
         ramp = torch.linspace(0, 1, 128, device="cuda").reshape(1, 1, 128, 1).expand(1, 1, 128, 192)
         measured = {"disparity": ramp.contiguous(), "disparity_range": torch.tensor([0.7], device="cuda")}
