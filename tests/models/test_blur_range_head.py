@@ -30,6 +30,20 @@ def ranged_model(log_range: float, device: torch.device | str = "cpu") -> D2F:
     return model
 
 
+def assert_blur_doubles_with_the_range(image: torch.Tensor, **call) -> None:
+    """Rendered with ``call`` by models predicting ranges of 1 and 2 1/m, every pixel's blur diameter
+    doubles (away from the 1-pixel floor and below the largest kernel, where diameters are clipped)."""
+    diameters = []
+    for log_range in (math.log(1.0), math.log(2.0)):
+        with torch.no_grad():
+            output = ranged_model(log_range)(image, **call)
+        diameters.append(defocus_to_diameter(output.defocus, RANGED.kernel_sizes))
+    blurred = (diameters[0] > 2) & (diameters[1] < max(RANGED.kernel_sizes) - 0.5)
+    assert int(blurred.sum()) > 100
+    ratio = diameters[1][blurred] / diameters[0][blurred]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
+
+
 class TestBlurRangeConfig:
     def test_needs_a_depth_model(self) -> None:
         with pytest.raises(ConfigError, match=r"^blur_range: only a model that predicts depth"):
@@ -68,16 +82,7 @@ class TestRangedModel:
 
     def test_blur_diameter_follows_the_range(self) -> None:
         image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
-        diameters = []
-        for log_range in (math.log(1.0), math.log(2.0)):
-            with torch.no_grad():
-                output = ranged_model(log_range)(image, f_number=2.0)
-            diameters.append(defocus_to_diameter(output.defocus, RANGED.kernel_sizes))
-        # away from the 1-pixel floor and below the largest kernel, where diameters are clipped
-        blurred = (diameters[0] > 2) & (diameters[1] < max(RANGED.kernel_sizes) - 0.5)
-        assert int(blurred.sum()) > 100
-        ratio = diameters[1][blurred] / diameters[0][blurred]
-        torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
+        assert_blur_doubles_with_the_range(image, f_number=2.0)
 
     def test_range_is_kept_within_limits(self) -> None:
         with torch.no_grad():
@@ -107,15 +112,7 @@ class TestRangedModel:
     def test_a_given_depth_map_is_blurred_by_the_predicted_range_too(self) -> None:
         image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
         ramp = torch.linspace(0, 1, 96).reshape(1, 1, 96, 1).expand(1, 1, 96, 128).contiguous()
-        diameters = []
-        for log_range in (math.log(1.0), math.log(2.0)):
-            with torch.no_grad():
-                output = ranged_model(log_range)(image, disparity=ramp, focus=(64.0, 0.0), f_number=2.0)
-            diameters.append(defocus_to_diameter(output.defocus, RANGED.kernel_sizes))
-        blurred = (diameters[0] > 2) & (diameters[1] < max(RANGED.kernel_sizes) - 0.5)
-        assert int(blurred.sum()) > 100
-        ratio = diameters[1][blurred] / diameters[0][blurred]
-        torch.testing.assert_close(ratio, torch.full_like(ratio, 2.0), rtol=0.02, atol=0.0)
+        assert_blur_doubles_with_the_range(image, disparity=ramp, focus=(64.0, 0.0), f_number=2.0)
 
     def test_a_measured_range_given_with_the_map_replaces_the_predicted_one(self) -> None:
         image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
