@@ -122,7 +122,8 @@ def test_a_scale_or_range_without_a_map_or_a_bad_one_is_refused(model: D2F) -> N
     with pytest.raises(InputError, match=r"^disparity_range: expected finite values"):
         predict(model, image, device="cpu", disparity=disparity, disparity_range=torch.tensor([math.inf]))
     for shape_or_type in (torch.ones(1, 2), torch.ones(3), torch.ones(1, dtype=torch.int64)):
-        with pytest.raises(InputError, match=r"^disparity_range: expected a float number or \(N,\)"):
+        per_image = r"^disparity_range: expected a number or one floating-point value per image \(1,\)"
+        with pytest.raises(InputError, match=per_image):
             predict(model, image, device="cpu", disparity=disparity, disparity_range=shape_or_type)
 
 

@@ -19,7 +19,7 @@ from d2f.models.defocus_net import DefocusNet
 from d2f.models.fusion_net import FusionNet
 from d2f.models.radiance_net import RadianceNet
 from d2f.options import RenderOptions, option_specs, render_options
-from d2f.render.checks import check_finite, check_non_negative, check_same_size, check_tensor
+from d2f.render.checks import check_finite, check_per_image, check_same_size, check_tensor
 from d2f.render.kernels import Aperture, defocus_to_diameter, diameter_to_defocus
 from d2f.render.layered import weighted_layered_render
 from d2f.render.lens import (
@@ -531,15 +531,7 @@ class D2F(nn.Module):
         if blur_scale is None:
             return self.config.blur_scale
         if isinstance(blur_scale, torch.Tensor):
-            if blur_scale.dim() > 1 or blur_scale.numel() not in (1, image.shape[0]):
-                raise InputError(
-                    f"blur_scale: expected a number or one value per image ({image.shape[0]},), "
-                    f"got shape {tuple(blur_scale.shape)}"
-                )
-            if not blur_scale.is_floating_point():
-                raise InputError(f"blur_scale: expected a floating-point tensor, got {blur_scale.dtype}")
-            check_finite(blur_scale, "blur_scale")
-            check_non_negative(blur_scale, "blur_scale")
+            check_per_image(blur_scale, "blur_scale", image.shape[0])
             return blur_scale.to(image.device, image.dtype).reshape(-1, 1, 1, 1)
         _check_factor("blur_scale", blur_scale)
         return float(blur_scale)
@@ -651,15 +643,8 @@ def _given_range(value: float | torch.Tensor, image: torch.Tensor) -> torch.Tens
     batch = image.shape[0]
     dtype = torch.promote_types(image.dtype, torch.float32)
     if isinstance(value, torch.Tensor):
-        if not value.is_floating_point() or value.dim() > 1 or value.numel() not in (1, batch):
-            raise InputError(
-                f"disparity_range: expected a float number or (N,) = ({batch},) float tensor, got "
-                f"{value.dtype} of shape {tuple(value.shape)}"
-            )
-        ranges = value.detach().to(image.device, dtype).reshape(-1).expand(batch).clone()
-        check_finite(ranges, "disparity_range")
-        check_non_negative(ranges, "disparity_range")
-        return ranges
+        check_per_image(value, "disparity_range", batch)
+        return value.detach().to(image.device, dtype).reshape(-1).expand(batch).clone()
     if isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= float(value) < math.inf:
         return torch.full((batch,), float(value), device=image.device, dtype=dtype)
     raise InputError(f"disparity_range: expected a finite number >= 0 (1/m) or a tensor, got {value!r}")

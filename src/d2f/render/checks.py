@@ -43,6 +43,18 @@ def check_non_negative(value: torch.Tensor, name: str) -> None:
         raise InputError(f"{name}: expected non-negative values, found a minimum of {float(value.min()):.4g}")
 
 
+def check_per_image(value: torch.Tensor, name: str, batch: int) -> None:
+    """A floating-point tensor of one value, or one per image (``batch``,), finite and >= 0 (values are
+    not checked while a CUDA graph is captured)."""
+    if not value.is_floating_point() or value.dim() > 1 or value.numel() not in (1, batch):
+        raise InputError(
+            f"{name}: expected a number or one floating-point value per image ({batch},), got "
+            f"{value.dtype} of shape {tuple(value.shape)}"
+        )
+    check_finite(value, name)
+    check_non_negative(value, name)
+
+
 def _capturing(value: torch.Tensor) -> bool:
     """True while ``value``'s CUDA stream is being captured into a graph: reading values would break the
     capture, so checks of values are left to an eager call (which a capture needs first anyway)."""
