@@ -65,6 +65,8 @@ def test_overrides_do_not_change_the_input():
         (["data.dataset=ebb"], "config key data.root: the ebb dataset needs its folder"),
         (["data.perspective_probability=2"], "config key data.perspective_probability: expected a number in"),
         (["data.rgbd_probability=0.5"], "config key data.rgbd_root: no such RGB-D folder None"),
+        (["loss.focus=-1"], "config key loss.focus: expected a non-negative weight, got -1"),
+        (["loss.focus_defocus=-1"], "config key loss.focus_defocus: expected a non-negative weight"),
         (["=3"], "expected key=value"),
         (["run..steps=3"], "expected key=value"),
         (["run.steps=[1"], "override run.steps: value '[1' is not valid YAML"),

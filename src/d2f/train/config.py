@@ -304,10 +304,7 @@ def check_config(config: TrainConfig) -> None:
     ):
         if isinstance(size, tuple) and min(size) < 64:
             raise ConfigError(f"config key {key}: expected sides of at least 64 pixels, got {list(size)}")
-    for name in (
-        "l1", "ssim", "defocus_range", "defocus", "gradient", "mask",
-        "disparity", "disparity_gradient", "disparity_anchor", "focus_map",
-    ):
+    for name in (weight.name for weight in dataclasses.fields(config.loss)):
         if getattr(config.loss, name) < 0:
             raise ConfigError(
                 f"config key loss.{name}: expected a non-negative weight, got {getattr(config.loss, name)}"
