@@ -10,7 +10,8 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--subject-support-probability`` the subject stands on a pole or stem (in the mask too). With
 ``--scene-blur-scale`` a model that predicts relative defocus renders each scene at its own blur scale
 (the largest true defocus in the frame, as the scene's aperture gives it) instead of its default. With
-``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does. With
+``--strength`` every defocus map is multiplied by that factor first, as ``d2f render --strength`` does; with
+``--focus-range`` a depth model keeps that disparity offset around the focus sharp. With
 ``--perspective-probability`` that share of the scenes are perspective scenes (d2f-lite-2's training mix
 draws half). With ``--focus-hint`` a model that predicts depth is told to focus on the subject (the
 point of the in-focus mask farthest from its edge, the frame's edge included) instead of choosing its
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strength", type=float, default=1.0, help="scale the blur (default 1)")
     parser.add_argument(
+        "--focus-range", type=float, help="depth models: keep this disparity offset sharp (default 0)"
+    )
+    parser.add_argument(
         "--perspective-probability", type=float, default=0.0, help="share of perspective scenes (default 0)"
     )
     parser.add_argument(
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
             focus = {"focus": deepest_point(scene["focus_mask"][0].numpy() > 0.5)} if args.focus_hint else {}
+            if args.focus_range is not None:
+                focus["focus_range"] = args.focus_range
             output = predict(
                 model, image, device="cpu", blur_scale=blur_scale, strength=args.strength, **focus
             ).bokeh[0]
