@@ -10,7 +10,13 @@ import torch
 from PIL import Image
 
 import d2f.io
-from d2f.depth_maps import disparity_span, load_depth_values, normalised_disparity, read_depth
+from d2f.depth_maps import (
+    disparity_span,
+    load_depth_values,
+    metric_disparity,
+    normalised_disparity,
+    read_depth,
+)
 from d2f.errors import InputError
 
 
@@ -86,8 +92,16 @@ class TestDisparitySpan:
 
     @pytest.mark.parametrize("scale", [0, -1.0, float("inf"), True, "1"])
     def test_a_scale_must_be_a_positive_number(self, scale) -> None:
-        with pytest.raises(InputError, match=r"^depth_scale: expected a finite number > 0"):
-            disparity_span(np.ones((2, 2)), "depth", depth_scale=scale)
+        for function in (disparity_span, metric_disparity):
+            with pytest.raises(InputError, match=r"^depth_scale: expected a finite number > 0"):
+                function(np.ones((2, 2)), "depth", depth_scale=scale)
+
+    @pytest.mark.parametrize("kind", ["depth", "disparity"])
+    def test_metric_disparity_is_the_map_and_its_span_together(self, kind: str) -> None:
+        values = np.array([[1.0, 2.0, 0.0], [4.0, 999.0, 3.0]])
+        disparity, span = metric_disparity(values, kind, 999.0, depth_scale=0.5)
+        assert torch.equal(disparity, normalised_disparity(values, kind, 999.0))
+        assert span == disparity_span(values, kind, 999.0, depth_scale=0.5)
 
     def test_a_file_s_values_as_stored(self, tmp_path: Path) -> None:
         np.save(tmp_path / "d.npy", np.full((3, 4), 2.5, np.float32))

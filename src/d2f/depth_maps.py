@@ -5,7 +5,8 @@ A phone's portrait depth, a stereo matcher's disparity or a depth estimator's ou
 format), at any size. :func:`read_depth` reads any of them, :func:`normalised_disparity` turns the
 values into disparity (``1 / depth`` for depth maps), marks unknown pixels (0, NaN, inf, negative, or a
 stated invalid value), fills them from their nearest known neighbour (:func:`fill_unknown`) and scales
-the known range to [0, 1]; for a metric map :func:`disparity_span` gives what that 1 stands for in 1/m.
+the known range to [0, 1]; for a metric map :func:`disparity_span` gives what that 1 stands for in 1/m
+(:func:`metric_disparity`: both at once).
 
 This module sits below :mod:`d2f.io` and :mod:`d2f.data` (both use it) and imports neither.
 """
@@ -87,11 +88,7 @@ def normalised_disparity(
     Raises:
         InputError: several distinct channels, or fewer known pixels than :data:`MIN_KNOWN_FRACTION`.
     """
-    disparity, known = _disparity_and_known(values, kind, invalid, name)
-    low, high = float(disparity[known].min()), float(disparity[known].max())
-    scaled = (disparity - low) / (high - low) if high > low else np.zeros_like(disparity)
-    filled = fill_unknown(torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(known))
-    return filled.clamp(0, 1)
+    return _normalise(*_disparity_and_known(values, kind, invalid, name))
 
 
 def disparity_span(
@@ -108,11 +105,42 @@ def disparity_span(
     The same known pixels as :func:`normalised_disparity`; ``values``, ``kind`` and ``invalid`` as
     there. A map of millimetres takes ``depth_scale=0.001``.
     """
+    _check_depth_scale(depth_scale)
+    disparity, known = _disparity_and_known(values, kind, invalid, name)
+    return _span(disparity, known, kind, depth_scale)
+
+
+def metric_disparity(
+    values: object,
+    kind: str = "disparity",
+    invalid: float | None = None,
+    *,
+    depth_scale: float,
+    name: str = "depth",
+) -> tuple[torch.Tensor, float]:
+    """:func:`normalised_disparity` and :func:`disparity_span` of a metric map, from one pass over its
+    pixels: ``(disparity (1, H, W), span in 1/m)``; arguments as there."""
+    _check_depth_scale(depth_scale)
+    disparity, known = _disparity_and_known(values, kind, invalid, name)
+    return _normalise(disparity, known), _span(disparity, known, kind, depth_scale)
+
+
+def _check_depth_scale(depth_scale: object) -> None:
     if not isinstance(depth_scale, numbers.Real) or isinstance(depth_scale, bool) or not (
         0 < float(depth_scale) < math.inf
     ):
         raise InputError(f"depth_scale: expected a finite number > 0, got {depth_scale!r}")
-    disparity, known = _disparity_and_known(values, kind, invalid, name)
+
+
+def _normalise(disparity: np.ndarray, known: np.ndarray) -> torch.Tensor:
+    """The known range of ``disparity`` (H, W) scaled to [0, 1], unknown pixels filled: (1, H, W)."""
+    low, high = float(disparity[known].min()), float(disparity[known].max())
+    scaled = (disparity - low) / (high - low) if high > low else np.zeros_like(disparity)
+    filled = fill_unknown(torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(known))
+    return filled.clamp(0, 1)
+
+
+def _span(disparity: np.ndarray, known: np.ndarray, kind: str, depth_scale: float) -> float:
     span = float(disparity[known].max() - disparity[known].min())
     return span * float(depth_scale) if kind == "disparity" else span / float(depth_scale)
 
@@ -234,6 +262,7 @@ __all__ = [
     "fill_unknown",
     "known_disparity",
     "load_depth_values",
+    "metric_disparity",
     "normalised_disparity",
     "read_depth",
 ]

@@ -281,15 +281,17 @@ def depth_input(
     """A depth map (file, array or tensor) as the normalised disparity a model renders from and, with
     ``scale`` (the map's values times it are metres, or 1/m for disparity), its range in 1/m
     (:func:`d2f.depth_maps.disparity_span`)."""
-    from d2f.depth_maps import disparity_span, load_depth_values, normalised_disparity
+    from d2f.depth_maps import load_depth_values, metric_disparity, normalised_disparity
 
     name = "depth"
     if isinstance(depth, (str, os.PathLike)):
         depth, name = load_depth_values(depth), str(depth)
     elif not isinstance(depth, (np.ndarray, torch.Tensor)):
         raise InputError(f"depth: expected a path, an (H, W) array or a tensor, got {type(depth).__name__}")
-    span = None if scale is None else disparity_span(depth, kind, invalid, depth_scale=scale, name=name)
-    return DepthInput(normalised_disparity(depth, kind, invalid, name=name)[None], span)
+    if scale is None:
+        return DepthInput(normalised_disparity(depth, kind, invalid, name=name)[None], None)
+    disparity, span = metric_disparity(depth, kind, invalid, depth_scale=scale, name=name)
+    return DepthInput(disparity[None], span)
 
 
 def matching_depth(disparity: torch.Tensor | None, size: tuple[int, int], batch: int) -> torch.Tensor | None:
