@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from d2f.errors import InputError
+from d2f.errors import ConfigError, InputError
 from d2f.models import D2F
 from d2f.render import defocus_to_diameter
+from d2f.render.lens import LENS_BLUR
 from tiny_models import TINY_LITE
 
 DEPTH = dataclasses.replace(TINY_LITE, predicts="depth", working_long_side=256)
@@ -114,3 +115,39 @@ def test_focus_sharpness_gathers_the_focus_on_the_peak_of_the_focus_map(sharpnes
         network = dataclasses.replace(network, prediction=prediction)
         output = model(image, network=network)
     assert float(output.focus_disparity[0]) == pytest.approx(expected_focus, abs=0.05)
+
+
+
+def test_subject_depth_of_field_keeps_a_wavering_subject_sharp() -> None:
+    """A subject the focus map outlines, its predicted depth wavering in stripes around the focus,
+    before a far background: with a depth of field T each stripe's blur shrinks from c * offset to
+    c * offset**2 / T (the 1 px floor aside); the background blurs as before."""
+    torch.manual_seed(0)
+    model = D2F(DEPTH).eval()
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        network = model.network_outputs(image)
+        prediction = torch.full_like(network.prediction, -4.0)  # the background: far
+        height, width = prediction.shape[-2:]
+        rows, columns = slice(height // 4, 3 * height // 4), slice(width // 4, width // 2)
+        stripes = torch.logit(torch.tensor([0.8, 0.95])).repeat(width // 8)[: width // 4]
+        prediction[:, 0, rows, columns] = stripes  # the subject's depth wavers column by column
+        prediction[:, 1] = 0.0
+        prediction[:, 1, rows, columns] = 5.0  # the focus map's subject
+        network = dataclasses.replace(network, prediction=prediction)
+        options = {"network": network, "focus": (48.0, 48.0), "f_number": 1.4, "strength": 4.0}
+        plain = defocus_to_diameter(model(image, **options).defocus, DEPTH.kernel_sizes)[0, 0]
+        model.config = dataclasses.replace(DEPTH, subject_depth_of_field=0.3)
+        kept = defocus_to_diameter(model(image, **options).defocus, DEPTH.kernel_sizes)[0, 0]
+    coc_pixels = max(height, width) * LENS_BLUR / 1.4 * 4.0
+    inner = (slice(height // 4 + 4, 3 * height // 4 - 4), slice(width // 4 + 4, width // 2 - 4))
+    assert float(plain[inner].max()) > 5  # the plain lens blurs every other stripe by several pixels
+    expected = (plain[inner] ** 2 / (coc_pixels * 0.3)).where(plain[inner] > 1, plain[inner]).clamp_min(1)
+    torch.testing.assert_close(kept[inner], expected, rtol=0.02, atol=0.02)
+    torch.testing.assert_close(kept[:, : width // 8], plain[:, : width // 8])  # the background
+
+
+@pytest.mark.parametrize("value", [-0.1, float("inf"), True, "0.3"])
+def test_a_bad_subject_depth_of_field_is_refused(value) -> None:
+    with pytest.raises(ConfigError, match=r"^subject_depth_of_field: expected a finite number >= 0"):
+        dataclasses.replace(DEPTH, subject_depth_of_field=value)

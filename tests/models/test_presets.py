@@ -217,11 +217,16 @@ def test_export_script_refuses_another_architecture(
 
 def test_export_sets_the_inference_settings_and_nothing_else(trained, tmp_path: Path) -> None:
     _, saved = trained
-    bundle = presets.export_bundle(saved, tmp_path / "bundle", focus_sharpness=4.0, default_f_number=2.8)
+    bundle = presets.export_bundle(
+        saved, tmp_path / "bundle", focus_sharpness=4.0, default_f_number=2.8, subject_depth_of_field=0.2
+    )
     config = load_pretrained(bundle).config
-    assert (config.focus_sharpness, config.default_f_number) == (4.0, 2.8)
+    assert (config.focus_sharpness, config.default_f_number, config.subject_depth_of_field) == (4.0, 2.8, 0.2)
     assert dataclasses.replace(
-        config, focus_sharpness=TINY.focus_sharpness, default_f_number=TINY.default_f_number
+        config,
+        focus_sharpness=TINY.focus_sharpness,
+        default_f_number=TINY.default_f_number,
+        subject_depth_of_field=TINY.subject_depth_of_field,
     ) == TINY
 
 

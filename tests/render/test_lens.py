@@ -13,6 +13,7 @@ from d2f.render.lens import (
     check_focus_point,
     coc_fraction,
     disparity_at,
+    subject_weight,
     thin_lens_defocus,
     weighted_median,
 )
@@ -40,6 +41,58 @@ class TestThinLensDefocus:
     def test_bad_focus_range_is_refused(self) -> None:
         with pytest.raises(InputError, match="focus_range"):
             thin_lens_defocus(torch.zeros(1, 1, 2, 2), 0.0, 10.0, focus_range=-1.0)
+
+    def test_the_subject_keeps_offsets_under_its_depth_of_field_as_their_square(self, device, dtype) -> None:
+        offsets = torch.tensor([0.0, 0.1, 0.2, 0.3, 0.5], dtype=torch.float64)
+        disparity = (0.4 + offsets).to(device, dtype).reshape(1, 1, 1, 5)
+        on_subject = torch.ones_like(disparity)
+        defocus = thin_lens_defocus(
+            disparity, 0.4, coc_pixels=100.0, subject=on_subject, subject_depth_of_field=0.3
+        )
+        diameter = defocus_to_diameter(defocus)[0, 0, 0].double().cpu()
+        shrunk = torch.where(offsets < 0.3, offsets**2 / 0.3, offsets)
+        torch.testing.assert_close(diameter, (100 * shrunk).clamp_min(1), rtol=1e-3, atol=1e-3)
+
+    def test_off_the_subject_or_far_from_the_focus_the_thin_lens_is_unchanged(self, device) -> None:
+        disparity = torch.rand(2, 1, 6, 8, generator=torch.Generator().manual_seed(0)).to(device)
+        subject = torch.zeros_like(disparity)
+        subject[1] = 1.0  # the second image is all subject, but focused far from every pixel
+        plain = thin_lens_defocus(disparity, torch.tensor([0.5, 2.0]), coc_pixels=60.0)
+        weighted = thin_lens_defocus(
+            disparity, torch.tensor([0.5, 2.0]), coc_pixels=60.0, subject=subject, subject_depth_of_field=0.3
+        )
+        torch.testing.assert_close(weighted, plain)
+
+    def test_a_subject_of_another_shape_or_a_bad_depth_of_field_is_refused(self) -> None:
+        with pytest.raises(InputError, match=r"^subject: expected the shape of disparity \(1, 1, 2, 2\)"):
+            thin_lens_defocus(
+                torch.zeros(1, 1, 2, 2), 0.0, 10.0, subject=torch.ones(1, 1, 2, 3), subject_depth_of_field=0.3
+            )
+        with pytest.raises(InputError, match=r"^subject_depth_of_field: expected a finite number >= 0"):
+            thin_lens_defocus(torch.zeros(1, 1, 2, 2), 0.0, 10.0, subject_depth_of_field=float("nan"))
+
+
+class TestSubjectWeight:
+    def test_the_peak_of_the_focus_map_is_the_subject_and_the_rest_is_not(self, device, dtype) -> None:
+        logits = torch.zeros(1, 1, 20, 20, device=device, dtype=dtype)
+        logits[..., 5:10, 5:10] = 6.0
+        weight = subject_weight(logits)
+        assert weight.shape == logits.shape and weight.dtype == dtype
+        assert weight[..., 5:10, 5:10].eq(1).all()
+        assert weight.sum() == 25
+
+    def test_only_differences_of_logits_count(self) -> None:
+        logits = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+        weight = subject_weight(logits)
+        assert 0 < float(weight.mean()) < 1
+        torch.testing.assert_close(subject_weight(3 * logits - 7), weight, atol=1e-5, rtol=0)
+
+    def test_a_flat_map_names_no_subject(self) -> None:
+        assert subject_weight(torch.full((1, 1, 8, 8), 2.5)).eq(0).all()
+
+    def test_wrong_shape_is_refused(self) -> None:
+        with pytest.raises(InputError, match="focus_logits"):
+            subject_weight(torch.zeros(1, 2, 4, 4))
 
 
 def test_coc_fraction_follows_one_over_n() -> None:

@@ -17,7 +17,7 @@ PREDICTIONS = ("defocus", "depth")
 
 #: Fields chosen after training, on how a trained model renders (not what it learnt): a bundle takes
 #: its preset's values (:func:`d2f.models.presets.export_bundle`).
-INFERENCE_SETTINGS = ("focus_sharpness", "default_f_number")
+INFERENCE_SETTINGS = ("focus_sharpness", "default_f_number", "subject_depth_of_field")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class D2FConfig:
             around a small subject). An inference setting: training ignores it.
         default_f_number: the f-number of a depth model's own look (and of any model given a depth
             map) when the caller gives none. An inference setting: training ignores it.
+        subject_depth_of_field: T in normalised disparity, >= 0: where a depth model's focus map
+            outlines the subject, offsets from the focus under T shrink smoothly to ``offset**2 / T``
+            (:func:`d2f.render.lens.thin_lens_defocus`), so that a subject whose predicted depth
+            wavers stays sharp; 0 (the default) renders the plain thin lens. An inference setting.
         blur_range: a depth model also predicts each photo's disparity range in 1/m (how far apart,
             in inverse metres, its nearest and farthest surfaces are: a close-up spans several, a
             street a fraction of one) from the defocus network's pooled features, so that the blur an
@@ -90,6 +94,7 @@ class D2FConfig:
     working_long_side: int | None = None
     focus_sharpness: float = 1.0
     default_f_number: float = 2.0
+    subject_depth_of_field: float = 0.0
     blur_range: bool = False
 
     def __post_init__(self) -> None:
@@ -114,6 +119,14 @@ class D2FConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"{name}: expected a positive number, got {value!r}")
             object.__setattr__(self, name, float(value))
+        depth_of_field = self.subject_depth_of_field
+        if isinstance(depth_of_field, bool) or not isinstance(depth_of_field, (int, float)) or not (
+            0 <= depth_of_field < float("inf")
+        ):
+            raise ConfigError(
+                f"subject_depth_of_field: expected a finite number >= 0, got {depth_of_field!r}"
+            )
+        object.__setattr__(self, "subject_depth_of_field", float(depth_of_field))
         if not isinstance(self.encoder, str) or not self.encoder:
             raise ConfigError(f"encoder: expected a torchvision model name, got {self.encoder!r}")
         threshold = self.focus_threshold

@@ -27,6 +27,7 @@ from d2f.render.lens import (
     check_focus_point,
     coc_fraction,
     disparity_at,
+    subject_weight,
     thin_lens_defocus,
     weighted_median,
 )
@@ -409,11 +410,15 @@ class D2F(nn.Module):
         coc_pixels = max(size) * coc_fraction(
             f_number, options.input_f_number, options.strength, disparity_range=disparity_range
         )
+        depth_of_field = self.config.subject_depth_of_field
+        subject = subject_weight(prediction[:, 1:2]) if prediction is not None and depth_of_field else None
         defocus = thin_lens_defocus(
             disparity,
             focus_disparity,
             coc_pixels,
             focus_range=options.focus_range,
+            subject=subject,
+            subject_depth_of_field=depth_of_field,
             kernel_sizes=self.config.kernel_sizes,
         )
         return disparity, focus_disparity, defocus

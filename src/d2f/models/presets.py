@@ -39,11 +39,11 @@ _LITE = D2FConfig(
 CONFIGS: dict[str, D2FConfig] = {
     "d2f": D2FConfig(),
     "d2f-lite": _LITE,
-    # focus_sharpness, default_f_number: chosen on the real-lens development set after training
-    # (docs/model-card-lite2.md).
+    # focus_sharpness, default_f_number: chosen on the real-lens development set after training;
+    # subject_depth_of_field on synthetic validation scenes (docs/model-card-lite2.md).
     "d2f-lite-2": dataclasses.replace(
         _LITE, predicts="depth", working_long_side=768, blur_range=True, focus_sharpness=2.0,
-        default_f_number=1.4,
+        default_f_number=1.4, subject_depth_of_field=0.3,
     ),
 }
 

@@ -13,7 +13,9 @@ depth map), the blur
 follows the scene's scale as a real lens's does: ``METRIC_LENS_BLUR * R`` takes ``LENS_BLUR``'s place,
 so a close-up (several 1/m from front to back) blurs far more than a street at the same f-number.
 The diameter in pixels of the working image is then mapped to D2F defocus units with
-:func:`d2f.render.diameter_to_defocus`.
+:func:`d2f.render.diameter_to_defocus`. A depth model's focus map can also name the subject
+(:func:`subject_weight`); :func:`thin_lens_defocus` then keeps it sharp where its predicted depth
+wavers near the focus.
 """
 
 from __future__ import annotations
@@ -78,12 +80,19 @@ def coc_fraction(
     return METRIC_LENS_BLUR * aperture * disparity_range.clamp_min(0)
 
 
+#: :func:`subject_weight`: a focus map's logits, normalised per image from their median (0) to their
+#: 99th percentile (1), count as the subject from 0.3 (weight 0) to 0.7 (weight 1), smoothly.
+SUBJECT_EDGES = (0.3, 0.7)
+
+
 def thin_lens_defocus(
     disparity: torch.Tensor,
     focus_disparity: torch.Tensor | float,
     coc_pixels: float | torch.Tensor,
     *,
     focus_range: float = 0.0,
+    subject: torch.Tensor | None = None,
+    subject_depth_of_field: float = 0.0,
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
 ) -> torch.Tensor:
     """D2F defocus (N, 1, H, W) in [0, 1] from a disparity map and a focus disparity.
@@ -94,19 +103,58 @@ def thin_lens_defocus(
         coc_pixels: blur diameter in pixels of this map per unit of disparity offset, a number or one
             per image (N,), >= 0.
         focus_range: offsets up to this stay in focus (Lightroom's focus range), >= 0.
+        subject: (N, 1, H, W) in [0, 1], where the photo's subject is (:func:`subject_weight`), or None.
+        subject_depth_of_field: T >= 0; with ``subject``, an offset ``o`` under T shrinks to
+            ``o * (1 - subject * (1 - o / T))`` (``o**2 / T`` on the subject): a subject whose
+            predicted depth wavers around the focus stays sharp, while a subject far from the focus
+            (a click on the background) blurs as before. 0 leaves offsets as they are.
         kernel_sizes: the renderer's kernel diameters.
 
     Returns:
-        ``diameter_to_defocus(max(1, coc_pixels * max(|disparity - focus| - focus_range, 0)))``.
+        ``diameter_to_defocus(max(1, coc_pixels * max(offset - focus_range, 0)))``, ``offset`` being
+        ``|disparity - focus|`` after the subject's shrink.
     """
     check_tensor(disparity, "disparity", channels=(1,))
     if not 0 <= focus_range < float("inf"):
         raise InputError(f"focus_range: expected a finite number >= 0, got {focus_range!r}")
+    if not 0 <= subject_depth_of_field < float("inf"):
+        raise InputError(
+            f"subject_depth_of_field: expected a finite number >= 0, got {subject_depth_of_field!r}"
+        )
     batch = disparity.shape[0]
     focus = _per_image(focus_disparity, batch, disparity)
     scale = _per_image(coc_pixels, batch, disparity)
-    offset = ((disparity - focus).abs() - focus_range).clamp_min(0)
+    offset = (disparity - focus).abs()
+    if subject is not None and subject_depth_of_field > 0:
+        check_tensor(subject, "subject", channels=(1,))
+        if subject.shape != disparity.shape:
+            raise InputError(
+                f"subject: expected the shape of disparity {tuple(disparity.shape)}, "
+                f"got {tuple(subject.shape)}"
+            )
+        nearness = (1 - offset / subject_depth_of_field).clamp_min(0)
+        offset = offset * (1 - subject.to(offset.dtype).clamp(0, 1) * nearness)
+    offset = (offset - focus_range).clamp_min(0)
     return diameter_to_defocus((offset * scale).clamp_min(1.0), kernel_sizes)
+
+
+def subject_weight(focus_logits: torch.Tensor) -> torch.Tensor:
+    """Where a depth model's focus map (N, 1, H, W) of logits outlines the subject: (N, 1, H, W) in [0, 1].
+
+    The map is a softmax over each image's pixels, so only differences of logits count: they are
+    normalised per image from the median (0, the background of most photos) to the 99th percentile
+    (1, the subject's peak), then mapped through a smoothstep between :data:`SUBJECT_EDGES`. A flat
+    map (no subject singled out) gives 0 everywhere.
+    """
+    check_tensor(focus_logits, "focus_logits", channels=(1,))
+    flat = focus_logits.flatten(1).float()
+    middle = flat.median(dim=1).values
+    peak = flat.quantile(0.99, dim=1)
+    spread = (peak - middle).clamp_min(torch.finfo(flat.dtype).eps).reshape(-1, 1, 1, 1)
+    normalised = (focus_logits.float() - middle.reshape(-1, 1, 1, 1)) / spread
+    low, high = SUBJECT_EDGES
+    step = ((normalised - low) / (high - low)).clamp(0, 1)
+    return (step * step * (3 - 2 * step)).to(focus_logits.dtype)
 
 
 def weighted_median(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -168,10 +216,12 @@ __all__ = [
     "DEFAULT_F_NUMBER",
     "LENS_BLUR",
     "METRIC_LENS_BLUR",
+    "SUBJECT_EDGES",
     "central_focus",
     "check_focus_point",
     "coc_fraction",
     "disparity_at",
+    "subject_weight",
     "thin_lens_defocus",
     "weighted_median",
 ]
