@@ -15,8 +15,9 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--perspective-probability`` that share of the scenes are perspective scenes (d2f-lite-2's training mix
 draws half). With ``--focus-hint`` a model that predicts depth is told to focus on the subject (the
 point of the in-focus mask farthest from its edge, the frame's edge included) instead of choosing its
-own focus. Prints the PSNR of each scene and the PSNR of all masked pixels together, then how close the
-whole output is to the true bokeh (PSNR over every pixel of every scene).
+own focus; a scene with nothing in focus gets no hint. Prints the PSNR of each scene and the PSNR of
+all masked pixels together, then how close the whole output is to the true bokeh (PSNR over every
+pixel of every scene).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         for scene in scenes:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
-            focus = {"focus": deepest_point(scene["focus_mask"][0].numpy() > 0.5)} if args.focus_hint else {}
+            in_focus = scene["focus_mask"][0].numpy() > 0.5
+            focus = {"focus": deepest_point(in_focus)} if args.focus_hint and in_focus.any() else {}
             if args.focus_range is not None:
                 focus["focus_range"] = args.focus_range
             output = predict(
