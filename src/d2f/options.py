@@ -130,7 +130,7 @@ class RenderOptions:
         "model's own choice)", kind="point", needs_depth=True, metavar="X,Y"))
     f_number: float | None = _option(None, OptionSpec(
         "f_number", "depth: the aperture to simulate, in f-stops of a 50 mm-equivalent lens (default: the "
-        "model's own look: f/1.4 for d2f-lite-2)", minimum=F_NUMBER_RANGE[0], maximum=F_NUMBER_RANGE[1],
+        "model's own look: f/2 for d2f-lite-2)", minimum=F_NUMBER_RANGE[0], maximum=F_NUMBER_RANGE[1],
         needs_depth=True, slider=(1.0, 16.0, 0.1), metavar="N"))
     input_f_number: float | None = _option(None, OptionSpec(
         "input_f_number", "depth: the aperture the photo was taken at (default: everything in focus)",

@@ -42,8 +42,8 @@ CONFIGS: dict[str, D2FConfig] = {
     # focus_sharpness, default_f_number: chosen on the real-lens development set after training;
     # subject_depth_of_field on synthetic validation scenes (docs/model-card-lite2.md).
     "d2f-lite-2": dataclasses.replace(
-        _LITE, predicts="depth", working_long_side=768, blur_range=True, focus_sharpness=2.0,
-        default_f_number=1.4, subject_depth_of_field=0.3,
+        _LITE, predicts="depth", working_long_side=768, blur_range=True, focus_sharpness=16.0,
+        default_f_number=2.0, subject_depth_of_field=0.3,
     ),
 }
 

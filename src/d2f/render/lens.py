@@ -20,6 +20,7 @@ wavers near the focus.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -149,7 +150,8 @@ def subject_weight(focus_logits: torch.Tensor) -> torch.Tensor:
     check_tensor(focus_logits, "focus_logits", channels=(1,))
     flat = focus_logits.flatten(1).float()
     middle = flat.median(dim=1).values
-    peak = flat.quantile(0.99, dim=1)
+    # kthvalue, not quantile: no limit on the map's size
+    peak = flat.kthvalue(max(1, math.ceil(0.99 * flat.shape[1])), dim=1).values
     spread = (peak - middle).clamp_min(torch.finfo(flat.dtype).eps).reshape(-1, 1, 1, 1)
     normalised = (focus_logits.float() - middle.reshape(-1, 1, 1, 1)) / spread
     low, high = SUBJECT_EDGES
