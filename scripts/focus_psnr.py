@@ -15,9 +15,9 @@ configs/lite_stage1.yaml's: 16 scenes of 512x768, seed 1, kernel scale 0.6. With
 ``--perspective-probability`` that share of the scenes are perspective scenes (d2f-lite-2's training mix
 draws half). With ``--focus-hint`` a model that predicts depth is told to focus on the subject (the
 point of the in-focus mask farthest from its edge, the frame's edge included) instead of choosing its
-own focus; a scene with nothing in focus gets no hint. Prints the PSNR of each scene and the PSNR of
-all masked pixels together, then how close the whole output is to the true bokeh (PSNR over every
-pixel of every scene).
+own focus; a scene with nothing in focus gets no hint. Prints the PSNR of each scene, how close the
+whole output is to the true bokeh (PSNR over every pixel of every scene), then the PSNR of all masked
+pixels together.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strength", type=float, default=1.0, help="scale the blur (default 1)")
     parser.add_argument(
-        "--focus-range", type=float, help="depth models: keep this disparity offset sharp (default 0)"
+        "--focus-range", type=float, help="depth models: keep offsets up to this sharp (default 0)"
     )
     parser.add_argument(
         "--perspective-probability", type=float, default=0.0, help="share of perspective scenes (default 0)"
@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             blur_scale = float(scene["defocus"].max()) if args.scene_blur_scale else None
             image = scene["image"].unsqueeze(0)
             in_focus = scene["focus_mask"][0].numpy() > 0.5
-            focus = {"focus": deepest_point(in_focus)} if args.focus_hint and in_focus.any() else {}
+            options = {"focus": deepest_point(in_focus)} if args.focus_hint and in_focus.any() else {}
             if args.focus_range is not None:
-                focus["focus_range"] = args.focus_range
+                options["focus_range"] = args.focus_range
             output = predict(
-                model, image, device="cpu", blur_scale=blur_scale, strength=args.strength, **focus
+                model, image, device="cpu", blur_scale=blur_scale, strength=args.strength, **options
             ).bokeh[0]
             mask = scene["focus_mask"]
             error = ((output - scene["image"]) ** 2 * mask).sum().item()

@@ -118,8 +118,8 @@ def metric_disparity(
     depth_scale: float,
     name: str = "depth",
 ) -> tuple[torch.Tensor, float]:
-    """:func:`normalised_disparity` and :func:`disparity_span` of a metric map, from one pass over its
-    pixels: ``(disparity (1, H, W), span in 1/m)``; arguments as there."""
+    """:func:`normalised_disparity` and :func:`disparity_span` of a metric map, reading and checking it
+    once: ``(disparity (1, H, W), span in 1/m)``; arguments as there."""
     _check_depth_scale(depth_scale)
     disparity, known = _disparity_and_known(values, kind, invalid, name)
     return _normalise(disparity, known), _span(disparity, known, kind, depth_scale)

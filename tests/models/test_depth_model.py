@@ -117,7 +117,6 @@ def test_focus_sharpness_gathers_the_focus_on_the_peak_of_the_focus_map(sharpnes
     assert float(output.focus_disparity[0]) == pytest.approx(expected_focus, abs=0.05)
 
 
-
 def test_subject_depth_of_field_keeps_a_wavering_subject_sharp() -> None:
     """A subject the focus map outlines, its predicted depth wavering in stripes around the focus,
     before a far background: with a depth of field T each stripe's blur shrinks from c * offset to
@@ -151,3 +150,20 @@ def test_subject_depth_of_field_keeps_a_wavering_subject_sharp() -> None:
 def test_a_bad_subject_depth_of_field_is_refused(value) -> None:
     with pytest.raises(ConfigError, match=r"^subject_depth_of_field: expected a finite number >= 0"):
         dataclasses.replace(DEPTH, subject_depth_of_field=value)
+
+
+def test_a_given_depth_map_is_rendered_as_it_is_whatever_the_subject_depth_of_field() -> None:
+    torch.manual_seed(0)
+    model = D2F(DEPTH).eval()
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(4))
+    options = {"disparity": ramp(), "focus": (64.0, 48.0), "f_number": 1.4}
+    with torch.no_grad():
+        network = model.network_outputs(image)
+        network.prediction[:, 1] = 0.0
+        network.prediction[:, 1, 40:150, 60:200] = 5.0  # a subject the focus map names, around the focus
+        plain = model(image, network=network, **options).defocus
+        model.config = dataclasses.replace(DEPTH, subject_depth_of_field=0.3)
+        given = model(image, network=network, **options).defocus
+    # the ramp's offsets around the focus are under T, so a predicted map would have shrunk them
+    assert 0 < float(plain[..., 40:150, 60:200].max()) < 1
+    torch.testing.assert_close(given, plain)

@@ -53,6 +53,15 @@ class TestThinLensDefocus:
         shrunk = torch.where(offsets < 0.3, offsets**2 / 0.3, offsets)
         torch.testing.assert_close(diameter, (100 * shrunk).clamp_min(1), rtol=1e-3, atol=1e-3)
 
+    def test_half_a_subject_shrinks_an_offset_half_as_much(self) -> None:
+        disparity = torch.tensor([0.5, 0.6]).reshape(1, 1, 1, 2)
+        subject = torch.full_like(disparity, 0.5)
+        defocus = thin_lens_defocus(
+            disparity, 0.5, coc_pixels=100.0, subject=subject, subject_depth_of_field=0.2
+        )
+        # 0.1 * (1 - 0.5 * (1 - 0.1 / 0.2)) = 0.075 of offset: 7.5 px
+        assert float(defocus_to_diameter(defocus)[0, 0, 0, 1]) == pytest.approx(7.5, rel=1e-3)
+
     def test_off_the_subject_or_far_from_the_focus_the_thin_lens_is_unchanged(self, device) -> None:
         disparity = torch.rand(2, 1, 6, 8, generator=torch.Generator().manual_seed(0)).to(device)
         subject = torch.zeros_like(disparity)
@@ -64,7 +73,8 @@ class TestThinLensDefocus:
         torch.testing.assert_close(weighted, plain)
 
     def test_a_subject_of_another_shape_or_a_bad_depth_of_field_is_refused(self) -> None:
-        with pytest.raises(InputError, match=r"^subject: expected the shape of disparity \(1, 1, 2, 2\)"):
+        shape_and_device = r"^subject: expected the shape of disparity \(1, 1, 2, 2\) on cpu"
+        with pytest.raises(InputError, match=shape_and_device):
             thin_lens_defocus(
                 torch.zeros(1, 1, 2, 2), 0.0, 10.0, subject=torch.ones(1, 1, 2, 3), subject_depth_of_field=0.3
             )
@@ -86,6 +96,13 @@ class TestSubjectWeight:
         weight = subject_weight(logits)
         assert 0 < float(weight.mean()) < 1
         torch.testing.assert_close(subject_weight(3 * logits - 7), weight, atol=1e-5, rtol=0)
+
+    def test_the_smoothstep_between_the_median_and_the_99th_percentile(self, dtype) -> None:
+        # 101 values: median 0, 99th percentile 1 (the 100th of 101); 0.3 -> 0, 0.5 -> 0.5, 0.7 -> 1
+        logits = torch.cat([torch.zeros(51), torch.tensor([0.3, 0.5, 0.7]), torch.ones(47)])
+        weight = subject_weight(logits.to(dtype).reshape(1, 1, 1, -1))[0, 0, 0]
+        assert weight[:51].eq(0).all() and weight[-47:].eq(1).all()
+        torch.testing.assert_close(weight[51:54].double(), torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))
 
     def test_a_flat_map_names_no_subject(self) -> None:
         assert subject_weight(torch.full((1, 1, 8, 8), 2.5)).eq(0).all()

@@ -67,7 +67,8 @@ class D2FConfig:
         subject_depth_of_field: T in normalised disparity, >= 0: where a depth model's focus map
             outlines the subject, offsets from the focus under T shrink smoothly to ``offset**2 / T``
             (:func:`d2f.render.lens.thin_lens_defocus`), so that a subject whose predicted depth
-            wavers stays sharp; 0 (the default) renders the plain thin lens. An inference setting.
+            wavers stays sharp (a depth map given with the photo is rendered as it is); 0 (the
+            default) renders the plain thin lens. An inference setting.
         blur_range: a depth model also predicts each photo's disparity range in 1/m (how far apart,
             in inverse metres, its nearest and farthest surfaces are: a close-up spans several, a
             street a fraction of one) from the defocus network's pooled features, so that the blur an

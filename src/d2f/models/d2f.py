@@ -388,7 +388,8 @@ class D2F(nn.Module):
         ``disparity_range`` (N,) in 1/m sets the blur per unit of disparity (see :func:`coc_fraction`)."""
         size = tuple(image_small.shape[-2:])
         focus_map = None
-        if disparity is None:
+        predicted = disparity is None
+        if predicted:
             disparity = stretch_per_image(torch.sigmoid(prediction[:, :1]))
             focus_map = prediction[:, 1:2]
         else:
@@ -410,8 +411,9 @@ class D2F(nn.Module):
         coc_pixels = max(size) * coc_fraction(
             f_number, options.input_f_number, options.strength, disparity_range=disparity_range
         )
-        depth_of_field = self.config.subject_depth_of_field
-        subject = subject_weight(prediction[:, 1:2]) if prediction is not None and depth_of_field else None
+        # Only the network's own depth wavers inside subjects; a given depth map is rendered as it is.
+        depth_of_field = self.config.subject_depth_of_field if predicted else 0.0
+        subject = subject_weight(prediction[:, 1:2]) if depth_of_field else None
         defocus = thin_lens_defocus(
             disparity,
             focus_disparity,

@@ -126,13 +126,14 @@ def thin_lens_defocus(
     focus = _per_image(focus_disparity, batch, disparity)
     scale = _per_image(coc_pixels, batch, disparity)
     offset = (disparity - focus).abs()
-    if subject is not None and subject_depth_of_field > 0:
+    if subject is not None:
         check_tensor(subject, "subject", channels=(1,))
-        if subject.shape != disparity.shape:
+        if subject.shape != disparity.shape or subject.device != disparity.device:
             raise InputError(
-                f"subject: expected the shape of disparity {tuple(disparity.shape)}, "
-                f"got {tuple(subject.shape)}"
+                f"subject: expected the shape of disparity {tuple(disparity.shape)} on {disparity.device}, "
+                f"got {tuple(subject.shape)} on {subject.device}"
             )
+    if subject is not None and subject_depth_of_field > 0:
         nearness = (1 - offset / subject_depth_of_field).clamp_min(0)
         offset = offset * (1 - subject.to(offset.dtype).clamp(0, 1) * nearness)
     offset = (offset - focus_range).clamp_min(0)
