@@ -127,8 +127,10 @@ def test_too_few_valid_pixels(tmp_path: Path) -> None:
 def test_colour_image_is_refused(tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "photo.png")
-    with pytest.raises(InputError, match=r"photo\.png: expected one channel of depth, got 3 different"):
+    with pytest.raises(InputError, match=r"photo\.png: expected one channel of depth .* shape \(8, 8, 3\)"):
         read_depth(tmp_path / "photo.png")
+    with pytest.raises(InputError, match=r"got shape \(3, 4, 6\): 6 different channels .* channels-first"):
+        normalised_disparity(np.random.default_rng(1).random((3, 4, 6)))
     with pytest.raises(InputError, match="expected a map of shape"):
         normalised_disparity(np.ones((2, 3, 4, 5)))
 

@@ -182,8 +182,9 @@ def _one_channel(array: np.ndarray, name: str) -> np.ndarray:
             array = array[..., 0]
         else:
             raise InputError(
-                f"{name}: expected one channel of depth, got {channels} different channels (a colour "
-                "image rather than a depth map?)"
+                f"{name}: expected one channel of depth (H, W) or (H, W, 1), got shape "
+                f"{tuple(array.shape)}: {channels} different channels (a colour image, or a channels-first "
+                "array, rather than a depth map?)"
             )
     if array.ndim != 2 or min(array.shape) < 1:
         raise InputError(f"{name}: expected a map of shape (H, W), got shape {tuple(array.shape)}")

@@ -178,8 +178,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--background-blur",
         type=float,
         metavar="PX",
-        help="models that predict relative defocus (D2FConfig.blur_scale set): blur the farthest "
-        "background into a disc of PX pixels of the photo (default: the model's own blur scale)",
+        help="only for models trained to predict relative defocus (none of the bundled ones): blur the "
+        "farthest background into a disc of PX pixels of the photo; with the bundled models use "
+        "--strength or --f-number",
     )
 
 
@@ -423,8 +424,8 @@ def load_model(args: argparse.Namespace) -> torch.nn.Module:
         )
     if getattr(args, "background_blur", None) is not None and model.config.blur_scale is None:
         raise InputError(
-            "--background-blur: this model predicts D2F defocus itself, not relative to a blur scale; "
-            "use --strength to scale its blur"
+            "--background-blur: this model predicts D2F defocus itself, not relative to a blur scale "
+            "(no bundled model does); use --strength to scale its blur"
         )
     return model
 
