@@ -88,7 +88,8 @@ def normalised_disparity(
     Raises:
         InputError: several distinct channels, or fewer known pixels than :data:`MIN_KNOWN_FRACTION`.
     """
-    return _normalise(*_disparity_and_known(values, kind, invalid, name))
+    disparity, known = _disparity_and_known(values, kind, invalid, name)
+    return _normalise(disparity, known, *_known_range(disparity, known))
 
 
 def disparity_span(
@@ -107,7 +108,8 @@ def disparity_span(
     """
     _check_depth_scale(depth_scale)
     disparity, known = _disparity_and_known(values, kind, invalid, name)
-    return _span(disparity, known, kind, depth_scale)
+    low, high = _known_range(disparity, known)
+    return _in_inverse_metres(high - low, kind, depth_scale)
 
 
 def metric_disparity(
@@ -122,7 +124,8 @@ def metric_disparity(
     once: ``(disparity (1, H, W), span in 1/m)``; arguments as there."""
     _check_depth_scale(depth_scale)
     disparity, known = _disparity_and_known(values, kind, invalid, name)
-    return _normalise(disparity, known), _span(disparity, known, kind, depth_scale)
+    low, high = _known_range(disparity, known)
+    return _normalise(disparity, known, low, high), _in_inverse_metres(high - low, kind, depth_scale)
 
 
 def _check_depth_scale(depth_scale: object) -> None:
@@ -132,16 +135,22 @@ def _check_depth_scale(depth_scale: object) -> None:
         raise InputError(f"depth_scale: expected a finite number > 0, got {depth_scale!r}")
 
 
-def _normalise(disparity: np.ndarray, known: np.ndarray) -> torch.Tensor:
-    """The known range of ``disparity`` (H, W) scaled to [0, 1], unknown pixels filled: (1, H, W)."""
-    low, high = float(disparity[known].min()), float(disparity[known].max())
+def _known_range(disparity: np.ndarray, known: np.ndarray) -> tuple[float, float]:
+    values = disparity[known]
+    return float(values.min()), float(values.max())
+
+
+def _normalise(disparity: np.ndarray, known: np.ndarray, low: float, high: float) -> torch.Tensor:
+    """``disparity`` (H, W) with its known range [low, high] scaled to [0, 1], unknown pixels filled:
+    (1, H, W)."""
     scaled = (disparity - low) / (high - low) if high > low else np.zeros_like(disparity)
     filled = fill_unknown(torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(known))
     return filled.clamp(0, 1)
 
 
-def _span(disparity: np.ndarray, known: np.ndarray, kind: str, depth_scale: float) -> float:
-    span = float(disparity[known].max() - disparity[known].min())
+def _in_inverse_metres(span: float, kind: str, depth_scale: float) -> float:
+    """A span of the map's disparity (``1 / value`` for depth) in 1/m, the values times ``depth_scale``
+    being metres (depth) or 1/m (disparity)."""
     return span * float(depth_scale) if kind == "disparity" else span / float(depth_scale)
 
 
